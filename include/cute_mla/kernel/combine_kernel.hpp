@@ -1,0 +1,162 @@
+// The combine kernel: merges the fp32 split partials of split requests into
+// the final output (input dtype) and natural-log LSE.
+//
+// Grid: (b, h_kv * ceil(rows / kRowsPerCta)); one warp per query row (rows =
+// s_q * h_q / h_kv). A CTA whose request has a single piece exits at once:
+// the decode kernel wrote that request directly. Each lane owns 16 of the 512
+// output columns as four float4, so every load and store of a warp is
+// coalesced; the per-split weights live in shared memory, one array per warp.
+//
+// Partials: o_accum is normalised (O / rowsum) and lse_accum is base 2 with
+// -inf for a piece that saw no key. The merge is
+//     lse2 = log2(sum_k 2^lse2_k),   out = sum_k 2^(lse2_k - lse2) * o_k,
+// and a row whose pieces are all empty gets out = 0 and lse = +inf.
+//
+// Launched with programmatic dependent launch: griddepcontrol.wait blocks
+// until the decode kernel's partials are visible.
+#pragma once
+
+#include <cstdint>
+
+#include "cute_mla/arguments.hpp"
+#include "cute_mla/macros.hpp"
+#include "cute_mla/mla_shape.hpp"
+
+namespace cute_mla::kernel {
+
+struct CombineConfig {
+  static constexpr int kRowsPerCta = 8;            // one warp each
+  static constexpr int kThreads = kRowsPerCta * 32;
+  static constexpr int kVec = 4;                   // floats per float4
+  static constexpr int kColsPerLane = MlaShape::kHeadDimV / 32;
+  static constexpr int kChunks = kColsPerLane / kVec;
+  static_assert(MlaShape::kHeadDimV % (32 * kVec) == 0,
+                "head_dim_v must split into float4 columns across a warp");
+
+  static int64_t shared_bytes(int32_t max_splits) {
+    return int64_t(kRowsPerCta) * max_splits * int64_t(sizeof(float));
+  }
+};
+
+namespace detail {
+
+CUTE_MLA_DEVICE float warp_max(float v) {
+#pragma unroll
+  for (int d = 16; d > 0; d /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, d));
+  return v;
+}
+
+CUTE_MLA_DEVICE float warp_sum(float v) {
+#pragma unroll
+  for (int d = 16; d > 0; d /= 2) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;
+}
+
+template <class Element>
+CUTE_MLA_DEVICE void store4(Element* dst, float4 v) {
+  static_assert(sizeof(Element) == 2, "16-bit outputs");
+  union { Element e[4]; uint2 u; } pack;
+  pack.e[0] = Element(v.x);
+  pack.e[1] = Element(v.y);
+  pack.e[2] = Element(v.z);
+  pack.e[3] = Element(v.w);
+  *reinterpret_cast<uint2*>(dst) = pack.u;
+}
+
+}  // namespace detail
+
+template <class Element>
+__global__ void __launch_bounds__(CombineConfig::kThreads)
+    combine_kernel(__grid_constant__ const CombineArguments args) {
+  using Cfg = CombineConfig;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+  const int32_t req = blockIdx.x;
+  const int32_t first_slot = args.num_splits[req];
+  const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
+  if (num_pieces <= 1) return;
+
+  const int32_t heads_per_kv = args.num_heads_q / args.num_heads_kv;
+  const int32_t rows = args.seqlen_q * heads_per_kv;
+  const int32_t chunks = (rows + Cfg::kRowsPerCta - 1) / Cfg::kRowsPerCta;
+  const int32_t warp = threadIdx.x / 32;
+  const int32_t lane = threadIdx.x % 32;
+  const int32_t kv_head = blockIdx.y / chunks;
+  const int32_t row = (blockIdx.y % chunks) * Cfg::kRowsPerCta + warp;
+  if (row >= rows) return;
+
+  const int32_t seq = row / heads_per_kv;
+  const int32_t head = kv_head * heads_per_kv + row % heads_per_kv;
+  Element* out = static_cast<Element*>(args.out) + req * args.out_batch_stride +
+                 seq * args.out_seq_stride + head * args.out_head_stride;
+  float* lse_out = args.lse + req * args.lse_batch_stride + head * args.lse_head_stride +
+                   seq * args.lse_seq_stride;
+
+  // Slot s, row r of kv head g sits at ((s * h_kv + g) * rows + r).
+  const int64_t slot_rows = int64_t(args.num_heads_kv) * rows;
+  const int64_t row_index = int64_t(first_slot) * slot_rows + int64_t(kv_head) * rows + row;
+
+  // More pieces than the workspace was planned for means metadata from
+  // another plan: make the row loudly wrong rather than read out of bounds.
+  if (num_pieces > args.max_splits || first_slot + num_pieces > args.num_slots ||
+      first_slot < 0) {
+    const float nan = __int_as_float(0x7fffffff);
+#pragma unroll
+    for (int c = 0; c < Cfg::kChunks; ++c)
+      detail::store4(out + (c * 32 + lane) * Cfg::kVec, make_float4(nan, nan, nan, nan));
+    if (lane == 0) *lse_out = nan;
+    return;
+  }
+
+  extern __shared__ float smem_weights[];
+  float* weight = smem_weights + warp * args.max_splits;
+
+  float max_lse = -INFINITY;
+  for (int32_t k = lane; k < num_pieces; k += 32) {
+    float l = args.lse_accum[row_index + k * slot_rows];
+    weight[k] = l;
+    max_lse = fmaxf(max_lse, l);
+  }
+  max_lse = detail::warp_max(max_lse);
+
+  if (max_lse == -INFINITY) {  // no piece saw a key
+#pragma unroll
+    for (int c = 0; c < Cfg::kChunks; ++c)
+      detail::store4(out + (c * 32 + lane) * Cfg::kVec, make_float4(0.f, 0.f, 0.f, 0.f));
+    if (lane == 0) *lse_out = INFINITY;
+    return;
+  }
+
+  float sum = 0.f;
+  for (int32_t k = lane; k < num_pieces; k += 32) sum += exp2f(weight[k] - max_lse);
+  sum = detail::warp_sum(sum);
+  const float lse2 = max_lse + log2f(sum);
+  for (int32_t k = lane; k < num_pieces; k += 32) weight[k] = exp2f(weight[k] - lse2);
+  __syncwarp();
+
+  float4 acc[Cfg::kChunks];
+#pragma unroll
+  for (int c = 0; c < Cfg::kChunks; ++c) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+  const float4* src = reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV);
+  const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
+#pragma unroll 2
+  for (int32_t k = 0; k < num_pieces; ++k) {
+    const float w = weight[k];
+    if (w == 0.f) continue;  // an empty piece may hold anything; never multiply it
+#pragma unroll
+    for (int c = 0; c < Cfg::kChunks; ++c) {
+      float4 v = src[k * slot_step + c * 32 + lane];
+      acc[c].x += w * v.x;
+      acc[c].y += w * v.y;
+      acc[c].z += w * v.z;
+      acc[c].w += w * v.w;
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < Cfg::kChunks; ++c)
+    detail::store4(out + (c * 32 + lane) * Cfg::kVec, acc[c]);
+  if (lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
+}
+
+}  // namespace cute_mla::kernel

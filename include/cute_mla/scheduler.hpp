@@ -1,0 +1,187 @@
+// Split-KV planning: which (request, KV page) work each decode CTA walks.
+//
+// The planner lays every request on one "cost line": request i costs
+// F (fixed overhead: Q load, prologue, epilogue, its share of the combine)
+// plus one unit per KV page, with an empty request counted as one page
+// because it still writes its zero output and +inf LSE. C is the prefix sum
+// of the costs, T = C[b] the total. Request i occupies [C[i], C[i+1]): its
+// overhead [C[i], C[i] + F), then page k at position key = C[i] + F + k.
+//
+// With P_eff parts of Q = ceil(T / P_eff) each, page (i, k) belongs to part
+// key / Q. Everything else follows in closed form, so the device computes
+// each request and each part in its own thread, and the host path calls the
+// same functions in a loop: both give the same bits.
+//
+// Guarantees (tested in tests/test_planner.py and tests/cpp/):
+//   * every (request, page) lies in exactly one part, parts in order;
+//   * a part's cost (its pages + F per piece) is at most Q + F, i.e. within
+//     one page + overhead of the balanced T / P_eff;
+//   * total pieces (sum of splits) <= b + P_eff - 1 <= b + num_parts.
+#pragma once
+
+#include <cstdint>
+
+#include "cute_mla/macros.hpp"
+#include "cute_mla/mla_shape.hpp"
+#include "cute_mla/sched_meta.hpp"
+
+namespace cute_mla {
+
+struct SchedulerConfig {
+  int32_t num_parts;             // metadata rows; decode grid's part dimension
+  int32_t fixed_overhead_blocks; // F: cost of one piece beyond its pages
+  int32_t min_blocks_per_part;   // parts are not made smaller than this
+  int32_t page_size;             // tokens per KV page
+};
+
+// Host-side defaults for a GPU with num_sms SMs. rows = s_q * h_q / h_kv, the
+// query rows one KV head serves; each 64-row tile of them needs its own CTA.
+inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
+                                                int rows) {
+  constexpr int kTileRows = 64;
+  int tiles = (rows + kTileRows - 1) / kTileRows;
+  if (tiles < 1) tiles = 1;
+  if (num_heads_kv < 1) num_heads_kv = 1;
+  int parts = num_sms / num_heads_kv / tiles;
+  if (parts < 1) parts = 1;
+  if (parts > Limits::kMaxParts) parts = Limits::kMaxParts;
+  SchedulerConfig c;
+  c.num_parts = parts;
+  c.fixed_overhead_blocks = 5;
+  c.min_blocks_per_part = 8;
+  c.page_size = MlaShape::kPageSize;
+  return c;
+}
+
+// The totals every part and request needs: derived from T alone.
+struct SplitPlan {
+  int64_t total;     // T
+  int64_t quota;     // Q = ceil(T / parts_used)
+  int32_t parts_used;
+  int32_t overhead;  // F
+};
+
+struct SplitPlanner {
+  // Pages a request of `seqlen` tokens costs. Empty (or, defensively,
+  // negative) lengths cost one: the request still has outputs to write.
+  CUTE_MLA_HOST_DEVICE static int64_t request_blocks(int32_t seqlen,
+                                                     int32_t page_size) {
+    return seqlen <= 0 ? 1 : (int64_t(seqlen) + page_size - 1) / page_size;
+  }
+
+  CUTE_MLA_HOST_DEVICE static int64_t request_cost(int32_t seqlen,
+                                                   SchedulerConfig const& c) {
+    return request_blocks(seqlen, c.page_size) + c.fixed_overhead_blocks;
+  }
+
+  CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total,
+                                             SchedulerConfig const& c) {
+    // A part below min_blocks_per_part (or below F + 1, where it would be
+    // mostly overhead) costs more in partials and combine than it saves.
+    int64_t min_cost = c.min_blocks_per_part;
+    if (min_cost < int64_t(c.fixed_overhead_blocks) + 1)
+      min_cost = int64_t(c.fixed_overhead_blocks) + 1;
+    int64_t parts = (total + min_cost - 1) / min_cost;
+    if (parts > c.num_parts) parts = c.num_parts;
+    if (parts < 1) parts = 1;
+    SplitPlan p;
+    p.total = total;
+    p.parts_used = int32_t(parts);
+    p.quota = total > 0 ? (total + parts - 1) / parts : 1;
+    p.overhead = c.fixed_overhead_blocks;
+    return p;
+  }
+
+  // prefix[i] = C[i]; prefix[i + 1] - prefix[i] = cost of request i.
+  CUTE_MLA_HOST_DEVICE static int32_t first_part(int64_t prefix_i,
+                                                 SplitPlan const& p) {
+    return int32_t((prefix_i + p.overhead) / p.quota);
+  }
+
+  CUTE_MLA_HOST_DEVICE static int32_t request_splits(int64_t prefix_i,
+                                                     int64_t prefix_next,
+                                                     SplitPlan const& p) {
+    int64_t last_key = prefix_next - 1;  // key of the request's last page
+    return int32_t(last_key / p.quota) - first_part(prefix_i, p) + 1;
+  }
+
+  // Index i with prefix[i] <= x < prefix[i + 1], for 0 <= x < prefix[batch].
+  CUTE_MLA_HOST_DEVICE static int32_t find_request(int64_t const* prefix,
+                                                   int32_t batch, int64_t x) {
+    int32_t lo = 0, hi = batch - 1;
+    while (lo < hi) {
+      int32_t mid = (lo + hi + 1) >> 1;
+      if (prefix[mid] <= x) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  // The record of part `part`: its pages are those with a key in
+  // [part * Q, (part + 1) * Q).
+  CUTE_MLA_HOST_DEVICE static SchedMeta make_part(int32_t part,
+                                                  int64_t const* prefix,
+                                                  int32_t batch,
+                                                  SplitPlan const& p) {
+    SchedMeta m;
+    m.begin_req = 0;
+    m.begin_block = 0;
+    m.end_req = -1;
+    m.end_block = 0;
+    m.begin_split = 0;
+    m.flags = 0;
+    m.reserved[0] = 0;
+    m.reserved[1] = 0;
+    int64_t lo = int64_t(part) * p.quota;
+    int64_t hi = lo + p.quota;
+    if (hi > p.total) hi = p.total;
+    if (part >= p.parts_used || lo >= hi) return m;
+
+    // First page with key >= lo.
+    int32_t br = find_request(prefix, batch, lo);
+    int64_t bblock = lo - prefix[br] - p.overhead;
+    if (bblock < 0) bblock = 0;
+    // Last page with key <= hi - 1; inside request er's overhead means the
+    // previous request's last page.
+    int32_t er = find_request(prefix, batch, hi - 1);
+    int64_t eblock = hi - 1 - prefix[er] - p.overhead;
+    if (eblock < 0) {
+      --er;
+      if (er < 0) return m;
+      eblock = prefix[er + 1] - prefix[er] - p.overhead - 1;
+    }
+    if (er < br || (er == br && eblock < bblock)) return m;  // overhead only
+
+    m.begin_req = br;
+    m.begin_block = int32_t(bblock);
+    m.end_req = er;
+    m.end_block = int32_t(eblock + 1);
+    m.begin_split = part - first_part(prefix[br], p);
+    if (request_splits(prefix[br], prefix[br + 1], p) > 1)
+      m.flags |= SchedMeta::kFirstReqSplit;
+    if (request_splits(prefix[er], prefix[er + 1], p) > 1)
+      m.flags |= SchedMeta::kLastReqSplit;
+    return m;
+  }
+};
+
+// The CPU path: the same functions, called in order. `prefix` must hold
+// batch + 1 entries of scratch. Returns the number of split slots used
+// (num_splits[batch]).
+inline int32_t plan_on_host(int32_t const* cache_seqlens, int32_t batch,
+                            SchedulerConfig const& config, int64_t* prefix,
+                            SchedMeta* sched_meta, int32_t* num_splits) {
+  prefix[0] = 0;
+  for (int32_t i = 0; i < batch; ++i)
+    prefix[i + 1] = prefix[i] + SplitPlanner::request_cost(cache_seqlens[i], config);
+  SplitPlan plan = SplitPlanner::plan(prefix[batch], config);
+  num_splits[0] = 0;
+  for (int32_t i = 0; i < batch; ++i)
+    num_splits[i + 1] =
+        num_splits[i] + SplitPlanner::request_splits(prefix[i], prefix[i + 1], plan);
+  for (int32_t part = 0; part < config.num_parts; ++part)
+    sched_meta[part] = SplitPlanner::make_part(part, prefix, batch, plan);
+  return num_splits[batch];
+}
+
+}  // namespace cute_mla

@@ -1,0 +1,311 @@
+// cute_mla._C: DLPack arrays in, the flat arguments struct and the host API
+// of cute_mla::kernels underneath. No logic of its own: check.hpp validates,
+// the library runs, and a failed status becomes the matching Python
+// exception with check.hpp's message (which names the argument).
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cute_mla/api.hpp"
+#include "cute_mla/check.hpp"
+#include "cute_mla/scheduler.hpp"
+#include "tensor_desc.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace cute_mla::python {
+namespace {
+
+using Array = nb::ndarray<>;
+using OptArray = std::optional<nb::ndarray<>>;
+
+void raise_if_failed(CheckResult const& r) {
+  if (r.ok()) return;
+  PyObject* type = PyExc_RuntimeError;
+  switch (r.status) {
+    case Status::kErrorInvalidType: type = PyExc_TypeError; break;
+    case Status::kErrorInvalidValue: type = PyExc_ValueError; break;
+    case Status::kErrorNotImplemented: type = PyExc_NotImplementedError; break;
+    default: break;
+  }
+  PyErr_SetString(type, r.message);
+  throw nb::python_error();
+}
+
+cudaStream_t as_stream(uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+SchedulerConfig metadata_config(int64_t rows, int64_t num_heads_k, int64_t num_parts) {
+  SchedulerConfig c = default_scheduler_config(int(num_parts) * int(num_heads_k),
+                                               int(num_heads_k), int(rows));
+  c.num_parts = int32_t(num_parts);
+  return c;
+}
+
+nb::dict build_info() {
+  BuildInfo b = cute_mla::build_info();
+  nb::dict d;
+  d["version"] = b.version;
+  d["cuda"] = std::to_string(b.cuda_version / 1000) + "." + std::to_string(b.cuda_version % 1000 / 10);
+  d["archs"] = std::vector<std::string>{b.archs};
+  std::vector<std::string> dtypes;
+  std::string all = b.dtypes;
+  for (size_t start = 0; start <= all.size();) {
+    size_t comma = all.find(',', start);
+    if (comma == std::string::npos) comma = all.size();
+    dtypes.push_back(all.substr(start, comma - start));
+    start = comma + 1;
+  }
+  d["dtypes"] = dtypes;
+  d["cutlass"] = b.cutlass_version;
+  d["decode_kernel"] = b.has_decode_kernel;
+  return d;
+}
+
+int num_sm_parts(int num_sms, int num_heads_k, int num_q_tokens_per_head_k) {
+  return default_scheduler_config(num_sms, num_heads_k, num_q_tokens_per_head_k).num_parts;
+}
+
+void check_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k) {
+  MetadataTensors t;
+  t.cache_seqlens = describe(cache_seqlens);
+  t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
+  t.num_heads_k = num_heads_k;
+  raise_if_failed(check_metadata_tensors(t));
+}
+
+void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k,
+                   Array sched_meta, Array num_splits, uintptr_t stream) {
+  MetadataTensors t;
+  t.cache_seqlens = describe(cache_seqlens);
+  t.sched_meta = describe(sched_meta);
+  t.num_splits = describe(num_splits);
+  t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
+  t.num_heads_k = num_heads_k;
+  if (!t.sched_meta.defined || !t.num_splits.defined)
+    raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
+                                       "tile_scheduler_metadata/num_splits: outputs required"));
+  raise_if_failed(check_metadata_tensors(t));
+
+  MetadataArguments a;
+  a.batch = int32_t(t.cache_seqlens.shape[0]);
+  a.cache_seqlens = static_cast<const int32_t*>(t.cache_seqlens.data);
+  a.config = metadata_config(num_q_tokens_per_head_k, num_heads_k, t.sched_meta.shape[0]);
+  a.sched_meta = static_cast<SchedMeta*>(t.sched_meta.data);
+  a.num_splits = static_cast<int32_t*>(t.num_splits.data);
+
+  if (t.cache_seqlens.device == DeviceKind::kCPU) {
+    raise_if_failed(check_seqlen_values(a.cache_seqlens, a.batch, 0, a.config.page_size));
+    std::vector<int64_t> prefix(size_t(a.batch) + 1);
+    plan_on_host(a.cache_seqlens, a.batch, a.config, prefix.data(), a.sched_meta, a.num_splits);
+    return;
+  }
+  CheckResult r;
+  {
+    nb::gil_scoped_release release;
+    r = cute_mla::plan_metadata(a, as_stream(stream));
+  }
+  raise_if_failed(r);
+}
+
+void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
+  TensorDesc t = describe(cache_seqlens);
+  if (t.device != DeviceKind::kCPU || t.dtype != DataType::kInt32 || t.ndim != 1 ||
+      !detail::contiguous(t))
+    raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
+                                       "cache_seqlens: value check needs a contiguous 1-D "
+                                       "int32 host copy"));
+  raise_if_failed(check_seqlen_values(static_cast<const int32_t*>(t.data), t.shape[0],
+                                      max_pages_per_seq, MlaShape::kPageSize));
+}
+
+DecodeTensors decode_tensors(Array q, Array k_cache, Array block_table, Array cache_seqlens,
+                             int64_t head_dim_v, Array sched_meta, Array num_splits,
+                             double softmax_scale, bool causal, OptArray const& out,
+                             OptArray const& lse) {
+  DecodeTensors t;
+  t.q = describe(q);
+  t.k_cache = describe(k_cache);
+  t.block_table = describe(block_table);
+  t.cache_seqlens = describe(cache_seqlens);
+  t.sched_meta = describe(sched_meta);
+  t.num_splits = describe(num_splits);
+  t.out = describe(out);
+  t.lse = describe(lse);
+  t.head_dim_v = head_dim_v;
+  t.softmax_scale = softmax_scale;
+  t.causal = causal;
+  return t;
+}
+
+int64_t checked_workspace_size(DecodeTensors const& t, DecodeArguments* a) {
+  raise_if_failed(check_decode_tensors(t, a));
+  return decode_workspace_size(*a);
+}
+
+int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seqlens,
+                     int64_t head_dim_v, Array sched_meta, Array num_splits,
+                     double softmax_scale, bool causal, OptArray out, OptArray lse) {
+  DecodeArguments a;
+  return checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens,
+                                               head_dim_v, sched_meta, num_splits,
+                                               softmax_scale, causal, out, lse),
+                                &a);
+}
+
+void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int64_t head_dim_v,
+            Array sched_meta, Array num_splits, double softmax_scale, bool causal, Array out,
+            Array lse, OptArray workspace, uintptr_t stream) {
+  DecodeArguments a;
+  checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                                        sched_meta, num_splits, softmax_scale, causal,
+                                        OptArray(out), OptArray(lse)),
+                         &a);
+  void* ws = nullptr;
+  int64_t ws_bytes = 0;
+  if (workspace) {
+    TensorDesc w = describe(*workspace);
+    if (w.device != DeviceKind::kCUDA || !detail::contiguous(w))
+      raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
+                                         "workspace: expected a contiguous cuda tensor"));
+    ws = w.data;
+    ws_bytes = int64_t(workspace->nbytes());
+  }
+  CheckResult r;
+  {
+    nb::gil_scoped_release release;
+    r = cute_mla::decode(a, ws, ws_bytes, as_stream(stream));
+  }
+  raise_if_failed(r);
+}
+
+void combine(Array o_accum, Array lse_accum, Array num_splits, Array out, Array lse,
+             int64_t max_splits, uintptr_t stream) {
+  CombineTensors t;
+  t.o_accum = describe(o_accum);
+  t.lse_accum = describe(lse_accum);
+  t.num_splits = describe(num_splits);
+  t.out = describe(out);
+  t.lse = describe(lse);
+  t.max_splits = max_splits;
+  CombineArguments a;
+  raise_if_failed(check_combine_tensors(t, &a));
+  CheckResult r;
+  {
+    nb::gil_scoped_release release;
+    r = cute_mla::combine(a, as_stream(stream));
+  }
+  raise_if_failed(r);
+}
+
+// Validation on described (not real) tensors, so the checks can be tested
+// without a GPU: each description is (data_ptr, shape, strides, dtype,
+// device, device_id) with dtype in {"bfloat16", "float16", "float32",
+// "int32", other} and device in {"cuda", "cpu", other}.
+using Description =
+    std::tuple<uintptr_t, std::vector<int64_t>, std::vector<int64_t>, std::string, std::string, int>;
+
+TensorDesc from_description(std::optional<Description> const& d) {
+  TensorDesc t;
+  if (!d) return t;
+  t.defined = true;
+  t.data = reinterpret_cast<void*>(std::get<0>(*d));
+  auto const& shape = std::get<1>(*d);
+  auto const& strides = std::get<2>(*d);
+  t.ndim = int32_t(shape.size());
+  for (int i = 0; i < t.ndim && i < TensorDesc::kMaxDims; ++i) {
+    t.shape[i] = shape[i];
+    t.strides[i] = i < int(strides.size()) ? strides[i] : 0;
+  }
+  std::string const& dt = std::get<3>(*d);
+  t.dtype = dt == "bfloat16" ? DataType::kBFloat16
+            : dt == "float16" ? DataType::kFloat16
+            : dt == "float32" ? DataType::kFloat32
+            : dt == "int32"   ? DataType::kInt32
+                              : DataType::kOther;
+  std::string const& dev = std::get<4>(*d);
+  t.device = dev == "cuda" ? DeviceKind::kCUDA : dev == "cpu" ? DeviceKind::kCPU : DeviceKind::kOther;
+  t.device_id = std::get<5>(*d);
+  return t;
+}
+
+using OptDescription = std::optional<Description>;
+
+int64_t check_decode_described(OptDescription q, OptDescription k_cache,
+                               OptDescription block_table, OptDescription cache_seqlens,
+                               int64_t head_dim_v, OptDescription sched_meta,
+                               OptDescription num_splits, double softmax_scale, bool causal,
+                               OptDescription out, OptDescription lse) {
+  DecodeTensors t;
+  t.q = from_description(q);
+  t.k_cache = from_description(k_cache);
+  t.block_table = from_description(block_table);
+  t.cache_seqlens = from_description(cache_seqlens);
+  t.sched_meta = from_description(sched_meta);
+  t.num_splits = from_description(num_splits);
+  t.out = from_description(out);
+  t.lse = from_description(lse);
+  t.head_dim_v = head_dim_v;
+  t.softmax_scale = softmax_scale;
+  t.causal = causal;
+  DecodeArguments a;
+  return checked_workspace_size(t, &a);
+}
+
+void check_metadata_described(OptDescription cache_seqlens, int64_t num_q_tokens_per_head_k,
+                              int64_t num_heads_k) {
+  MetadataTensors t;
+  t.cache_seqlens = from_description(cache_seqlens);
+  t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
+  t.num_heads_k = num_heads_k;
+  raise_if_failed(check_metadata_tensors(t));
+}
+
+}  // namespace
+}  // namespace cute_mla::python
+
+NB_MODULE(_C, m) {
+  namespace py = cute_mla::python;
+  m.doc() = "cute-mla low-level API: DLPack arrays (torch, CuPy, JAX) and an explicit "
+            "CUDA stream (an integer handle). cute_mla (the Python package) wraps it.";
+  m.def("build_info", &py::build_info,
+        "Version, CUDA version, target architectures, compiled dtypes and whether the "
+        "decode kernel is built.");
+  m.def("num_sm_parts", &py::num_sm_parts, "num_sms"_a, "num_heads_k"_a,
+        "num_q_tokens_per_head_k"_a,
+        "Rows of tile_scheduler_metadata for a GPU with num_sms SMs.");
+  m.def("check_metadata", &py::check_metadata, "cache_seqlens"_a,
+        "num_q_tokens_per_head_k"_a, "num_heads_k"_a);
+  m.def("plan_metadata", &py::plan_metadata, "cache_seqlens"_a, "num_q_tokens_per_head_k"_a,
+        "num_heads_k"_a, "tile_scheduler_metadata"_a, "num_splits"_a, "stream"_a = 0,
+        "Plan split-KV work into the two output arrays: on the GPU (one kernel on `stream`, "
+        "no sync) for CUDA arrays, on the host for CPU arrays (same planner, same bits).");
+  m.def("check_seqlens", &py::check_seqlens, "cache_seqlens"_a, "max_pages_per_seq"_a,
+        "Check length values of a host int32 array: >= 0 and within the block table.");
+  m.def("check_decode", &py::check_decode, "q"_a, "k_cache"_a, "block_table"_a,
+        "cache_seqlens"_a, "head_dim_v"_a, "tile_scheduler_metadata"_a, "num_splits"_a,
+        "softmax_scale"_a, "causal"_a, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
+        "Validate decode inputs; returns the workspace size in bytes.");
+  m.def("decode", &py::decode, "q"_a, "k_cache"_a, "block_table"_a, "cache_seqlens"_a,
+        "head_dim_v"_a, "tile_scheduler_metadata"_a, "num_splits"_a, "softmax_scale"_a,
+        "causal"_a, "out"_a, "lse"_a, "workspace"_a.none(), "stream"_a = 0,
+        "One MLA decode step into out and lse.");
+  m.def("combine", &py::combine, "o_accum"_a, "lse_accum"_a, "num_splits"_a, "out"_a, "lse"_a,
+        "max_splits"_a, "stream"_a = 0, "Merge fp32 split partials (base-2 LSE) into out/lse.");
+  m.def("check_decode_described", &py::check_decode_described, "q"_a.none(),
+        "k_cache"_a.none(), "block_table"_a.none(), "cache_seqlens"_a.none(), "head_dim_v"_a,
+        "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(), "softmax_scale"_a,
+        "causal"_a, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
+        "check_decode on tensor descriptions (tests without a GPU).");
+  m.def("check_metadata_described", &py::check_metadata_described, "cache_seqlens"_a.none(),
+        "num_q_tokens_per_head_k"_a, "num_heads_k"_a);
+}
