@@ -71,6 +71,16 @@ nb::dict build_info() {
   return d;
 }
 
+nb::dict scheduler_config(int num_sms, int num_heads_k, int num_q_tokens_per_head_k) {
+  SchedulerConfig c = default_scheduler_config(num_sms, num_heads_k, num_q_tokens_per_head_k);
+  nb::dict d;
+  d["num_parts"] = c.num_parts;
+  d["fixed_overhead_blocks"] = c.fixed_overhead_blocks;
+  d["min_blocks_per_part"] = c.min_blocks_per_part;
+  d["page_size"] = c.page_size;
+  return d;
+}
+
 int num_sm_parts(int num_sms, int num_heads_k, int num_q_tokens_per_head_k) {
   return default_scheduler_config(num_sms, num_heads_k, num_q_tokens_per_head_k).num_parts;
 }
@@ -283,6 +293,9 @@ NB_MODULE(_C, m) {
   m.def("num_sm_parts", &py::num_sm_parts, "num_sms"_a, "num_heads_k"_a,
         "num_q_tokens_per_head_k"_a,
         "Rows of tile_scheduler_metadata for a GPU with num_sms SMs.");
+  m.def("scheduler_config", &py::scheduler_config, "num_sms"_a, "num_heads_k"_a,
+        "num_q_tokens_per_head_k"_a,
+        "The planner's configuration (parts, fixed overhead, minimum part size, page size).");
   m.def("check_metadata", &py::check_metadata, "cache_seqlens"_a,
         "num_q_tokens_per_head_k"_a, "num_heads_k"_a);
   m.def("plan_metadata", &py::plan_metadata, "cache_seqlens"_a, "num_q_tokens_per_head_k"_a,
