@@ -35,6 +35,7 @@ struct TensorDesc {
   int64_t shape[kMaxDims] = {0};
   int64_t strides[kMaxDims] = {0};  // elements
   DataType dtype = DataType::kOther;
+  char dtype_text[16] = {0};      // the caller's name for an unsupported dtype, e.g. "int64"
   DeviceKind device = DeviceKind::kOther;
   int32_t device_id = 0;
 };
@@ -68,6 +69,17 @@ inline const char* device_name(DeviceKind d) {
     case DeviceKind::kOther: break;
   }
   return "a non-CPU, non-CUDA device";
+}
+
+// The dtype as the caller knows it: ours, or the caller's own name for one we do not use.
+inline const char* type_text(TensorDesc const& t) {
+  return (t.dtype == DataType::kOther && t.dtype_text[0]) ? t.dtype_text : dtype_name(t.dtype);
+}
+
+// The stride of `dim`, or `fallback` where the dimension has one element: its stride is
+// never used, and frameworks report arbitrary values for it.
+inline int64_t stride_or(TensorDesc const& t, int dim, int64_t fallback) {
+  return t.shape[dim] == 1 ? fallback : t.strides[dim];
 }
 
 inline bool aligned(const void* p, int64_t bytes) {
@@ -113,14 +125,14 @@ inline CheckResult expect_device(const char* name, TensorDesc const& t,
 inline CheckResult expect_dtype(const char* name, TensorDesc const& t, DataType want) {
   if (t.dtype != want)
     CUTE_MLA_FAIL(kErrorInvalidType, "%s: expected dtype %s, got %s", name,
-                  dtype_name(want), dtype_name(t.dtype));
+                  dtype_name(want), type_text(t));
   return CheckResult::success();
 }
 
 inline CheckResult expect_ndim(const char* name, TensorDesc const& t, int ndim,
                                const char* layout) {
   if (t.ndim != ndim)
-    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: expected %d dimensions %s, got %d", name,
+    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: expected %d dimension(s) %s, got %d", name,
                   ndim, layout, t.ndim);
   return CheckResult::success();
 }
@@ -157,6 +169,43 @@ inline CheckResult expect_unit_last_stride(const char* name, TensorDesc const& t
     CUTE_MLA_FAIL(kErrorInvalidValue,
                   "%s: expected a contiguous last dimension (stride(-1) == 1), got stride %lld",
                   name, static_cast<long long>(t.strides[t.ndim - 1]));
+  return CheckResult::success();
+}
+
+// Distinct elements at distinct addresses: an output written by many CTAs must not alias
+// itself (stride 0, or strides smaller than the extent they step over).
+inline bool non_overlapping(TensorDesc const& t) {
+  int order[TensorDesc::kMaxDims];
+  int n = 0;
+  for (int i = 0; i < t.ndim && i < TensorDesc::kMaxDims; ++i)
+    if (t.shape[i] > 1) order[n++] = i;
+  for (int i = 1; i < n; ++i)  // insertion sort by stride
+    for (int j = i; j > 0 && t.strides[order[j]] < t.strides[order[j - 1]]; --j) {
+      int tmp = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = tmp;
+    }
+  int64_t span = 1;  // elements covered by the dimensions seen so far
+  for (int i = 0; i < n; ++i) {
+    if (t.strides[order[i]] < span) return false;
+    span = t.strides[order[i]] * t.shape[order[i]];
+  }
+  return true;
+}
+
+inline CheckResult expect_non_overlapping(const char* name, TensorDesc const& t) {
+  if (!non_overlapping(t))
+    CUTE_MLA_FAIL(kErrorInvalidValue,
+                  "%s: its strides make distinct elements share memory; pass a tensor whose "
+                  "elements do not overlap (e.g. a contiguous one)",
+                  name);
+  return CheckResult::success();
+}
+
+inline CheckResult expect_fits_int32(const char* name, const char* what, int64_t value) {
+  if (value > INT32_MAX)
+    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: %s must fit in int32, got %lld", name, what,
+                  static_cast<long long>(value));
   return CheckResult::success();
 }
 
@@ -247,15 +296,16 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
     CUTE_MLA_FAIL(kErrorInvalidValue, "lse: data pointer must be 4-byte aligned");
 
   const int64_t eb = element_bytes(a.element);
-  CUTE_MLA_TRY(expect_stride_multiple("q", "batch", a.q_batch_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("q", "seq", a.q_seq_stride, eb));
+  // Innermost first, so that a bad stride is named rather than one derived from it.
   CUTE_MLA_TRY(expect_stride_multiple("q", "head", a.q_head_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "page", a.k_page_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "row", a.k_row_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("q", "seq", a.q_seq_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("q", "batch", a.q_batch_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("k_cache", "head", a.k_head_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "batch", a.out_batch_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "seq", a.out_seq_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "row", a.k_row_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "page", a.k_page_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("out", "head", a.out_head_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("out", "seq", a.out_seq_stride, eb));
+  CUTE_MLA_TRY(expect_stride_multiple("out", "batch", a.out_batch_stride, eb));
   if (a.block_table_stride < a.max_pages_per_seq && a.batch > 1)
     CUTE_MLA_FAIL(kErrorInvalidValue,
                   "block_table: row stride %lld is smaller than its %d columns",
@@ -280,7 +330,7 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
                   device_name(q.device));
   if (q.dtype != DataType::kBFloat16 && q.dtype != DataType::kFloat16)
     CUTE_MLA_FAIL(kErrorInvalidType, "q: expected dtype bfloat16 or float16, got %s",
-                  dtype_name(q.dtype));
+                  type_text(q));
   CUTE_MLA_TRY(expect_ndim("q", q, 4, "(batch, seqlen_q, num_heads_q, 576)"));
   CUTE_MLA_TRY(expect_dim("q", q, 3, MlaShape::kHeadDimQK, "512 latent + 64 rope"));
   CUTE_MLA_TRY(expect_unit_last_stride("q", q));
@@ -292,7 +342,7 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
   CUTE_MLA_TRY(expect_device("k_cache", k, DeviceKind::kCUDA, dev));
   if (k.dtype != q.dtype)
     CUTE_MLA_FAIL(kErrorInvalidType, "k_cache: expected dtype %s (the dtype of q), got %s",
-                  dtype_name(q.dtype), dtype_name(k.dtype));
+                  dtype_name(q.dtype), type_text(k));
   CUTE_MLA_TRY(expect_ndim("k_cache", k, 4, "(num_pages, page_size, num_heads_kv, 576)"));
   CUTE_MLA_TRY(expect_dim("k_cache", k, 3, MlaShape::kHeadDimQK, "the head dim of q"));
   CUTE_MLA_TRY(expect_unit_last_stride("k_cache", k));
@@ -346,12 +396,13 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
     CUTE_MLA_TRY(expect_device("out", o, DeviceKind::kCUDA, dev));
     if (o.dtype != q.dtype)
       CUTE_MLA_FAIL(kErrorInvalidType, "out: expected dtype %s (the dtype of q), got %s",
-                    dtype_name(q.dtype), dtype_name(o.dtype));
+                    dtype_name(q.dtype), type_text(o));
     CUTE_MLA_TRY(expect_ndim("out", o, 4, "(batch, seqlen_q, num_heads_q, 512)"));
     const int64_t want[4] = {b, s_q, h_q, MlaShape::kHeadDimV};
     for (int d = 0; d < 4; ++d)
       CUTE_MLA_TRY(expect_dim("out", o, d, want[d], "(batch, seqlen_q, num_heads_q, 512)"));
     CUTE_MLA_TRY(expect_unit_last_stride("out", o));
+    CUTE_MLA_TRY(expect_non_overlapping("out", o));
   }
   if (t.lse.defined) {
     TensorDesc const& l = t.lse;
@@ -361,15 +412,20 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
     const int64_t want[3] = {b, h_q, s_q};
     for (int d = 0; d < 3; ++d)
       CUTE_MLA_TRY(expect_dim("lse", l, d, want[d], "(batch, num_heads_q, seqlen_q)"));
+    CUTE_MLA_TRY(expect_non_overlapping("lse", l));
   }
 
   // Sizes must fit the int32 fields before narrowing.
   if (b > Limits::kMaxBatch)
     CUTE_MLA_FAIL(kErrorInvalidValue, "q: batch size must be in [1, %d], got %lld",
                   Limits::kMaxBatch, static_cast<long long>(b));
-  if (k.shape[0] > INT32_MAX || bt.shape[1] > INT32_MAX || s_q > INT32_MAX ||
-      h_q > INT32_MAX || sm.shape[0] > INT32_MAX)
-    CUTE_MLA_FAIL(kErrorInvalidValue, "k_cache: sizes must fit in int32");
+  CUTE_MLA_TRY(expect_fits_int32("q", "seqlen_q (dim 1)", s_q));
+  CUTE_MLA_TRY(expect_fits_int32("q", "num_heads_q (dim 2)", h_q));
+  CUTE_MLA_TRY(expect_fits_int32("k_cache", "num_pages (dim 0)", k.shape[0]));
+  CUTE_MLA_TRY(expect_fits_int32("k_cache", "page size (dim 1)", k.shape[1]));
+  CUTE_MLA_TRY(expect_fits_int32("k_cache", "num_heads_kv (dim 2)", k.shape[2]));
+  CUTE_MLA_TRY(expect_fits_int32("block_table", "max_pages_per_seq (dim 1)", bt.shape[1]));
+  CUTE_MLA_TRY(expect_fits_int32("tile_scheduler_metadata", "num_sm_parts (dim 0)", sm.shape[0]));
 
   DecodeArguments a;
   a.batch = int32_t(b);
@@ -389,13 +445,13 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
                   t.softmax_scale);
   a.mask = t.causal ? MaskMode::kCausal : MaskMode::kNone;
   a.q = q.data;
-  a.q_batch_stride = q.strides[0];
-  a.q_seq_stride = q.strides[1];
-  a.q_head_stride = q.strides[2];
+  a.q_head_stride = stride_or(q, 2, MlaShape::kHeadDimQK);
+  a.q_seq_stride = stride_or(q, 1, a.q_head_stride * h_q);
+  a.q_batch_stride = stride_or(q, 0, a.q_seq_stride * s_q);
   a.k_cache = k.data;
-  a.k_page_stride = k.strides[0];
-  a.k_row_stride = k.strides[1];
-  a.k_head_stride = k.strides[2];
+  a.k_head_stride = stride_or(k, 2, MlaShape::kHeadDimQK);
+  a.k_row_stride = stride_or(k, 1, a.k_head_stride * k.shape[2]);
+  a.k_page_stride = stride_or(k, 0, a.k_row_stride * k.shape[1]);
   a.block_table = static_cast<const int32_t*>(bt.data);
   a.block_table_stride = bt.shape[0] > 1 ? bt.strides[0] : bt.shape[1];
   a.cache_seqlens = static_cast<const int32_t*>(sl.data);
@@ -404,9 +460,9 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
   a.num_splits = static_cast<const int32_t*>(ns.data);
   if (t.out.defined) {
     a.out = t.out.data;
-    a.out_batch_stride = t.out.strides[0];
-    a.out_seq_stride = t.out.strides[1];
-    a.out_head_stride = t.out.strides[2];
+    a.out_head_stride = stride_or(t.out, 2, MlaShape::kHeadDimV);
+    a.out_seq_stride = stride_or(t.out, 1, a.out_head_stride * h_q);
+    a.out_batch_stride = stride_or(t.out, 0, a.out_seq_stride * s_q);
   }
   if (t.lse.defined) {
     a.lse = static_cast<float*>(t.lse.data);
@@ -486,7 +542,7 @@ inline CheckResult check_combine_tensors(CombineTensors const& t, CombineArgumen
                   device_name(o.device));
   if (o.dtype != DataType::kBFloat16 && o.dtype != DataType::kFloat16)
     CUTE_MLA_FAIL(kErrorInvalidType, "out: expected dtype bfloat16 or float16, got %s",
-                  dtype_name(o.dtype));
+                  type_text(o));
   CUTE_MLA_TRY(expect_ndim("out", o, 4, "(batch, seqlen_q, num_heads_q, 512)"));
   CUTE_MLA_TRY(expect_dim("out", o, 3, MlaShape::kHeadDimV, "head_dim_v"));
   CUTE_MLA_TRY(expect_unit_last_stride("out", o));
@@ -544,9 +600,14 @@ inline CheckResult check_combine_tensors(CombineTensors const& t, CombineArgumen
   if (b < 1 || b > Limits::kMaxBatch || slots > INT32_MAX)
     CUTE_MLA_FAIL(kErrorInvalidValue, "out: batch size must be in [1, %d], got %lld",
                   Limits::kMaxBatch, static_cast<long long>(b));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "batch", o.strides[0], 2));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "seq", o.strides[1], 2));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "head", o.strides[2], 2));
+  CUTE_MLA_TRY(expect_non_overlapping("out", o));
+  CUTE_MLA_TRY(expect_non_overlapping("lse", l));
+  const int64_t out_head = stride_or(o, 2, MlaShape::kHeadDimV);
+  const int64_t out_seq = stride_or(o, 1, out_head * h_q);
+  const int64_t out_batch = stride_or(o, 0, out_seq * s_q);
+  CUTE_MLA_TRY(expect_stride_multiple("out", "batch", out_batch, 2));
+  CUTE_MLA_TRY(expect_stride_multiple("out", "seq", out_seq, 2));
+  CUTE_MLA_TRY(expect_stride_multiple("out", "head", out_head, 2));
   if (!aligned(o.data, 16))
     CUTE_MLA_FAIL(kErrorInvalidValue, "out: data pointer must be 16-byte aligned");
 
@@ -563,9 +624,9 @@ inline CheckResult check_combine_tensors(CombineTensors const& t, CombineArgumen
   a.lse_accum = static_cast<const float*>(la.data);
   a.num_splits = static_cast<const int32_t*>(ns.data);
   a.out = o.data;
-  a.out_batch_stride = o.strides[0];
-  a.out_seq_stride = o.strides[1];
-  a.out_head_stride = o.strides[2];
+  a.out_batch_stride = out_batch;
+  a.out_seq_stride = out_seq;
+  a.out_head_stride = out_head;
   a.lse = static_cast<float*>(l.data);
   a.lse_batch_stride = l.strides[0];
   a.lse_head_stride = l.strides[1];

@@ -129,8 +129,8 @@ void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t
 
 void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
   TensorDesc t = describe(cache_seqlens);
-  if (t.device != DeviceKind::kCPU || t.dtype != DataType::kInt32 || t.ndim != 1 ||
-      !detail::contiguous(t))
+  raise_if_failed(detail::expect_dtype("cache_seqlens", t, DataType::kInt32));
+  if (t.device != DeviceKind::kCPU || t.ndim != 1 || !detail::contiguous(t))
     raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
                                        "cache_seqlens: value check needs a contiguous 1-D "
                                        "int32 host copy"));
@@ -139,7 +139,8 @@ void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
 }
 
 DecodeTensors decode_tensors(Array q, Array k_cache, Array block_table, Array cache_seqlens,
-                             int64_t head_dim_v, Array sched_meta, Array num_splits,
+                             int64_t head_dim_v, OptArray const& sched_meta,
+                             OptArray const& num_splits,
                              double softmax_scale, bool causal, OptArray const& out,
                              OptArray const& lse) {
   DecodeTensors t;
@@ -163,7 +164,7 @@ int64_t checked_workspace_size(DecodeTensors const& t, DecodeArguments* a) {
 }
 
 int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seqlens,
-                     int64_t head_dim_v, Array sched_meta, Array num_splits,
+                     int64_t head_dim_v, OptArray sched_meta, OptArray num_splits,
                      double softmax_scale, bool causal, OptArray out, OptArray lse) {
   DecodeArguments a;
   return checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens,
@@ -173,7 +174,7 @@ int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seql
 }
 
 void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int64_t head_dim_v,
-            Array sched_meta, Array num_splits, double softmax_scale, bool causal, Array out,
+            OptArray sched_meta, OptArray num_splits, double softmax_scale, bool causal, Array out,
             Array lse, OptArray workspace, uintptr_t stream) {
   DecodeArguments a;
   checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens, head_dim_v,
@@ -242,6 +243,8 @@ TensorDesc from_description(std::optional<Description> const& d) {
             : dt == "float32" ? DataType::kFloat32
             : dt == "int32"   ? DataType::kInt32
                               : DataType::kOther;
+  if (t.dtype == DataType::kOther)
+    std::snprintf(t.dtype_text, sizeof(t.dtype_text), "%s", dt.c_str());
   std::string const& dev = std::get<4>(*d);
   t.device = dev == "cuda" ? DeviceKind::kCUDA : dev == "cpu" ? DeviceKind::kCPU : DeviceKind::kOther;
   t.device_id = std::get<5>(*d);
@@ -305,12 +308,12 @@ NB_MODULE(_C, m) {
   m.def("check_seqlens", &py::check_seqlens, "cache_seqlens"_a, "max_pages_per_seq"_a,
         "Check length values of a host int32 array: >= 0 and within the block table.");
   m.def("check_decode", &py::check_decode, "q"_a, "k_cache"_a, "block_table"_a,
-        "cache_seqlens"_a, "head_dim_v"_a, "tile_scheduler_metadata"_a, "num_splits"_a,
-        "softmax_scale"_a, "causal"_a, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
-        "Validate decode inputs; returns the workspace size in bytes.");
+        "cache_seqlens"_a, "head_dim_v"_a, "tile_scheduler_metadata"_a.none(),
+        "num_splits"_a.none(), "softmax_scale"_a, "causal"_a, "out"_a.none() = nb::none(),
+        "lse"_a.none() = nb::none(), "Validate decode inputs; returns the workspace size in bytes.");
   m.def("decode", &py::decode, "q"_a, "k_cache"_a, "block_table"_a, "cache_seqlens"_a,
-        "head_dim_v"_a, "tile_scheduler_metadata"_a, "num_splits"_a, "softmax_scale"_a,
-        "causal"_a, "out"_a, "lse"_a, "workspace"_a.none(), "stream"_a = 0,
+        "head_dim_v"_a, "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(),
+        "softmax_scale"_a, "causal"_a, "out"_a, "lse"_a, "workspace"_a.none(), "stream"_a = 0,
         "One MLA decode step into out and lse.");
   m.def("combine", &py::combine, "o_accum"_a, "lse_accum"_a, "num_splits"_a, "out"_a, "lse"_a,
         "max_splits"_a, "stream"_a = 0, "Merge fp32 split partials (base-2 LSE) into out/lse.");

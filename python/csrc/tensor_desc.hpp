@@ -4,6 +4,7 @@
 
 #include <nanobind/ndarray.h>
 
+#include <cstdio>
 #include <optional>
 
 #include "cute_mla/check.hpp"
@@ -22,6 +23,22 @@ inline DataType dtype_of(nb::dlpack::dtype t) {
   return DataType::kOther;
 }
 
+// DLPack's name for a dtype, for messages about dtypes we do not take.
+inline void dtype_text(nb::dlpack::dtype t, char* buf, int size) {
+  using nb::dlpack::dtype_code;
+  const char* kind = "dtype";
+  switch (dtype_code(t.code)) {
+    case dtype_code::Int: kind = "int"; break;
+    case dtype_code::UInt: kind = "uint"; break;
+    case dtype_code::Float: kind = "float"; break;
+    case dtype_code::Bfloat: kind = "bfloat"; break;
+    case dtype_code::Complex: kind = "complex"; break;
+    case dtype_code::Bool: std::snprintf(buf, size, "bool"); return;
+    default: break;
+  }
+  std::snprintf(buf, size, "%s%d", kind, int(t.bits));
+}
+
 inline TensorDesc describe(nb::ndarray<> const& a) {
   TensorDesc t;
   t.defined = true;
@@ -33,6 +50,7 @@ inline TensorDesc describe(nb::ndarray<> const& a) {
     t.strides[i] = a.stride(i);
   }
   t.dtype = dtype_of(a.dtype());
+  if (t.dtype == DataType::kOther) dtype_text(a.dtype(), t.dtype_text, sizeof(t.dtype_text));
   if (a.device_type() == nb::device::cuda::value) t.device = DeviceKind::kCUDA;
   else if (a.device_type() == nb::device::cpu::value) t.device = DeviceKind::kCPU;
   else t.device = DeviceKind::kOther;

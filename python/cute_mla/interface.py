@@ -114,6 +114,8 @@ def get_mla_metadata(
     else:
         if num_sms is not None:
             sms = _require_int("num_sms", num_sms)
+            if sms < 1:
+                raise ValueError(f"num_sms: must be >= 1, got {sms}")
         elif torch.cuda.is_available():
             sms = _num_sms(torch.device("cuda"))
         else:
@@ -222,8 +224,10 @@ def flash_mla_with_kvcache(
         _require_tensor("lse", lse)
 
     if softmax_scale is None:
-        softmax_scale = (q.shape[-1] if q.dim() else HEAD_DIM_QK) ** -0.5
-    if isinstance(softmax_scale, torch.Tensor) or not isinstance(softmax_scale, (int, float)):
+        # The checks below reject a q whose last dim is not 576; until then stay finite.
+        width = q.shape[-1] if q.dim() and q.shape[-1] > 0 else HEAD_DIM_QK
+        softmax_scale = width ** -0.5
+    if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
         raise TypeError(f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
     causal = bool(causal)
 
