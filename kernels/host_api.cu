@@ -17,7 +17,7 @@ BuildInfo build_info() {
   b.dtypes = "bfloat16,float16";
   b.cutlass_version = CUTE_MLA_STRINGIFY(CUTLASS_MAJOR) "." CUTE_MLA_STRINGIFY(
       CUTLASS_MINOR) "." CUTE_MLA_STRINGIFY(CUTLASS_PATCH);
-  b.has_decode_kernel = false;
+  b.has_decode_kernel = true;
   return b;
 }
 

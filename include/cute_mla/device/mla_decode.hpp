@@ -6,19 +6,33 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cutlass/numeric_types.h>
+
 #include <type_traits>
 
 #include "cute_mla/arguments.hpp"
 #include "cute_mla/check.hpp"
+#include "cute_mla/collective/paged_kv_tma_sm90.hpp"
+#include "cute_mla/device/combine.hpp"
 #include "cute_mla/device/device_info.hpp"
+#include "cute_mla/kernel/decode_kernel_sm90.hpp"
+#include "cute_mla/kernel/decode_params_sm90.hpp"
+#include "cute_mla/kernel/decode_traits_sm90.hpp"
 #include "cute_mla/status.hpp"
 
 namespace cute_mla::device {
 
 template <class Element>
 struct MlaDecode {
+  using Traits = kernel::DecodeTraitsSm90<Element>;
+  static constexpr DataType kElement =
+      std::is_same_v<Element, cutlass::half_t> ? DataType::kFloat16 : DataType::kBFloat16;
+
   static CheckResult can_implement(DecodeArguments const& a);
   static int64_t get_workspace_size(DecodeArguments const& a);
+  static CheckResult initialize(DecodeArguments const& a, void* workspace,
+                                kernel::DecodeParamsSm90* params);
+  static CombineArguments combine_arguments(DecodeArguments const& a, void* workspace);
   static CheckResult run(DecodeArguments const& a, void* workspace, int64_t workspace_bytes,
                          cudaStream_t stream);
 };
@@ -27,14 +41,11 @@ template <class Element>
 CheckResult MlaDecode<Element>::can_implement(DecodeArguments const& a) {
   CheckResult r = check_decode_arguments(a);
   if (!r.ok()) return r;
-  r = current_sm90_device(nullptr);
-  if (!r.ok()) return r;
-  // The SM90 decode kernel (kernel/decode_kernel_sm90.hpp) is the next
-  // milestone; until it lands this adapter says so instead of running a
-  // slow stand-in.
-  return CheckResult::error(Status::kErrorNotImplemented,
-                            "decode: the SM90 decode kernel "
-                            "(cute_mla::kernel::DecodeKernelSm90) is not part of this build yet");
+  if (a.element != kElement)
+    return CheckResult::error(Status::kErrorInvalidType,
+                              "q: this instantiation takes %s, got %s", dtype_name(kElement),
+                              dtype_name(a.element));
+  return current_sm90_device(nullptr);
 }
 
 template <class Element>
@@ -45,17 +56,100 @@ int64_t MlaDecode<Element>::get_workspace_size(DecodeArguments const& a) {
 }
 
 template <class Element>
+CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* workspace,
+                                           kernel::DecodeParamsSm90* p) {
+  using Loads = collective::PagedKvTmaSm90<Traits>;
+  const int32_t hpk = a.num_heads_q / a.num_heads_kv;
+  p->heads_pad_log2 = kernel::heads_pad_log2(hpk);
+  CheckResult r = Loads::make_q_map(a, 1 << p->heads_pad_log2, &p->tma_q);
+  if (!r.ok()) return r;
+  r = Loads::make_kv_map(a, &p->tma_kv);
+  if (!r.ok()) return r;
+  p->batch = a.batch;
+  p->seqlen_q = a.seqlen_q;
+  p->heads_per_kv = hpk;
+  p->num_heads_kv = a.num_heads_kv;
+  p->max_pages_per_seq = a.max_pages_per_seq;
+  p->scale_log2 = a.softmax_scale * 1.4426950408889634f;
+  p->mask = a.mask;
+  p->block_table = a.block_table;
+  p->block_table_stride = a.block_table_stride;
+  p->cache_seqlens = a.cache_seqlens;
+  p->sched_meta = a.sched_meta;
+  p->num_splits = a.num_splits;
+  p->out = a.out;
+  p->out_batch_stride = a.out_batch_stride;
+  p->out_seq_stride = a.out_seq_stride;
+  p->out_head_stride = a.out_head_stride;
+  p->lse = a.lse;
+  p->lse_batch_stride = a.lse_batch_stride;
+  p->lse_head_stride = a.lse_head_stride;
+  p->lse_seq_stride = a.lse_seq_stride;
+  const WorkspaceLayout w = WorkspaceLayout::make(a.batch, a.num_sm_parts, a.num_heads_kv,
+                                                  rows_per_kv_head(a), a.head_dim_v);
+  char* base = static_cast<char*>(workspace);
+  p->lse_accum = reinterpret_cast<float*>(base + w.lse_offset);
+  p->o_accum = reinterpret_cast<float*>(base + w.o_offset);
+  return CheckResult::success();
+}
+
+template <class Element>
+CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
+                                                       void* workspace) {
+  const WorkspaceLayout w = WorkspaceLayout::make(a.batch, a.num_sm_parts, a.num_heads_kv,
+                                                  rows_per_kv_head(a), a.head_dim_v);
+  char* base = static_cast<char*>(workspace);
+  CombineArguments c;
+  c.batch = a.batch;
+  c.seqlen_q = a.seqlen_q;
+  c.num_heads_q = a.num_heads_q;
+  c.num_heads_kv = a.num_heads_kv;
+  c.head_dim_v = a.head_dim_v;
+  c.max_splits = a.num_sm_parts;
+  c.num_slots = int32_t(w.num_slots);
+  c.element = a.element;
+  c.o_accum = reinterpret_cast<const float*>(base + w.o_offset);
+  c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
+  c.num_splits = a.num_splits;
+  c.out = a.out;
+  c.out_batch_stride = a.out_batch_stride;
+  c.out_seq_stride = a.out_seq_stride;
+  c.out_head_stride = a.out_head_stride;
+  c.lse = a.lse;
+  c.lse_batch_stride = a.lse_batch_stride;
+  c.lse_head_stride = a.lse_head_stride;
+  c.lse_seq_stride = a.lse_seq_stride;
+  return c;
+}
+
+template <class Element>
 CheckResult MlaDecode<Element>::run(DecodeArguments const& a, void* workspace,
                                     int64_t workspace_bytes, cudaStream_t stream) {
-  (void)stream;
   CheckResult r = can_implement(a);
   if (!r.ok()) return r;
-  if (workspace_bytes < get_workspace_size(a) || (workspace == nullptr && workspace_bytes > 0))
+  const int64_t need = get_workspace_size(a);
+  if (workspace_bytes < need || workspace == nullptr)
     return CheckResult::error(Status::kErrorInvalidValue,
-                              "workspace: %lld bytes given, %lld needed",
+                              "workspace: %lld bytes of device memory given, %lld needed",
                               static_cast<long long>(workspace_bytes),
-                              static_cast<long long>(get_workspace_size(a)));
-  return r;
+                              static_cast<long long>(need));
+  if (a.lse == nullptr)
+    return CheckResult::error(Status::kErrorInvalidValue,
+                              "lse: required (the combine kernel writes it)");
+  kernel::DecodeParamsSm90 params;
+  r = initialize(a, workspace, &params);
+  if (!r.ok()) return r;
+
+  auto* fn = kernel::decode_kernel_sm90<Element>;
+  r = allow_shared_memory(fn, Traits::kSharedBytes);
+  if (!r.ok()) return r;
+  const dim3 grid(a.num_sm_parts,
+                  kernel::query_tiles(a.seqlen_q, 1 << params.heads_pad_log2, Traits::kBlockM),
+                  a.num_heads_kv);
+  fn<<<grid, Traits::kThreads, Traits::kSharedBytes, stream>>>(params);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return cuda_error("decode_kernel_sm90 launch", e);
+  return Combine<Element>::run(combine_arguments(a, workspace), stream);
 }
 
 }  // namespace cute_mla::device

@@ -63,6 +63,16 @@ CUTE_MLA_DEVICE void store4(Element* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = pack.u;
 }
 
+// One whole output row set to `value` (and its LSE), by a warp.
+template <class Element>
+CUTE_MLA_DEVICE void fill_row(Element* out, float* lse_out, int lane, float value,
+                              float lse_value) {
+#pragma unroll
+  for (int c = 0; c < CombineConfig::kChunks; ++c)
+    store4(out + (c * 32 + lane) * CombineConfig::kVec, make_float4(value, value, value, value));
+  if (lane == 0) *lse_out = lse_value;
+}
+
 }  // namespace detail
 
 template <class Element>
@@ -99,13 +109,10 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
 
   // More pieces than the workspace was planned for means metadata from
   // another plan: make the row loudly wrong rather than read out of bounds.
+  const float nan = __int_as_float(0x7fffffff);
   if (num_pieces > args.max_splits || first_slot + num_pieces > args.num_slots ||
       first_slot < 0) {
-    const float nan = __int_as_float(0x7fffffff);
-#pragma unroll
-    for (int c = 0; c < Cfg::kChunks; ++c)
-      detail::store4(out + (c * 32 + lane) * Cfg::kVec, make_float4(nan, nan, nan, nan));
-    if (lane == 0) *lse_out = nan;
+    detail::fill_row(out, lse_out, lane, nan, nan);
     return;
   }
 
@@ -113,18 +120,23 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   float* weight = smem_weights + warp * args.max_splits;
 
   float max_lse = -INFINITY;
+  bool poisoned = false;
   for (int32_t k = lane; k < num_pieces; k += 32) {
     float l = args.lse_accum[row_index + k * slot_rows];
     weight[k] = l;
     max_lse = fmaxf(max_lse, l);
+    poisoned |= l != l;
   }
   max_lse = detail::warp_max(max_lse);
 
+  // A NaN piece (the decode kernel's mark for an invalid length) must stay
+  // NaN: fmaxf alone would drop it and report an empty row.
+  if (__any_sync(0xffffffffu, poisoned)) {
+    detail::fill_row(out, lse_out, lane, nan, nan);
+    return;
+  }
   if (max_lse == -INFINITY) {  // no piece saw a key
-#pragma unroll
-    for (int c = 0; c < Cfg::kChunks; ++c)
-      detail::store4(out + (c * 32 + lane) * Cfg::kVec, make_float4(0.f, 0.f, 0.f, 0.f));
-    if (lane == 0) *lse_out = INFINITY;
+    detail::fill_row(out, lse_out, lane, 0.f, INFINITY);
     return;
   }
 

@@ -1,0 +1,146 @@
+// Loading Q and the paged KV cache with TMA (cp.async.bulk.tensor) into
+// 128-byte-swizzled shared memory, and the host side that describes the
+// tensors to the copy engine.
+//
+// Paging is the coordinate, not the address: the KV tensor map is 4-D
+// (dim, row in page, kv head, page), so a page id read from the block table
+// is the last coordinate of the copy. Ids outside the pool read as zeros
+// (TMA out-of-bounds fill), never as a fault. Other page sizes change only
+// this component (the box height and the rows a tile takes from a page).
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include <cute/arch/copy_sm90_desc.hpp>
+#include <cute/arch/copy_sm90_tma.hpp>
+
+#include "cute_mla/arguments.hpp"
+#include "cute_mla/kernel/decode_params_sm90.hpp"
+#include "cute_mla/status.hpp"
+
+namespace cute_mla::collective {
+
+namespace detail {
+
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                   const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                   const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                   CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+// The driver entry point, looked up once: the library links only the CUDA
+// runtime, never libcuda directly.
+inline EncodeTiledFn encode_tiled_fn() {
+  static EncodeTiledFn fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      return EncodeTiledFn(nullptr);
+    return reinterpret_cast<EncodeTiledFn>(p);
+  }();
+  return fn;
+}
+
+// A 16-bit tensor of `rank` dims (dims[0] contiguous) with 128-byte swizzle.
+inline CheckResult encode_16bit(const char* name, CUtensorMap* map, int rank, const void* base,
+                                const uint64_t* dims, const uint64_t* strides_bytes,
+                                const uint32_t* box, CUtensorMapDataType dtype) {
+  EncodeTiledFn fn = encode_tiled_fn();
+  if (fn == nullptr)
+    return CheckResult::error(Status::kErrorCuda,
+                              "%s: the driver has no cuTensorMapEncodeTiled (needs CUDA 12+)",
+                              name);
+  cuuint64_t d[5];
+  cuuint64_t s[4];
+  cuuint32_t b[5];
+  cuuint32_t e[5];
+  for (int i = 0; i < rank; ++i) {
+    d[i] = dims[i];
+    b[i] = box[i];
+    e[i] = 1;
+    if (i + 1 < rank) s[i] = strides_bytes[i];
+  }
+  CUresult r = fn(map, dtype, cuuint32_t(rank), const_cast<void*>(base), d, s, b, e,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return CheckResult::error(Status::kErrorInvalidValue,
+                              "%s: the TMA engine cannot describe this tensor (CUresult %d); "
+                              "check its strides and alignment",
+                              name, int(r));
+  return CheckResult::success();
+}
+
+}  // namespace detail
+
+template <class Traits>
+struct PagedKvTmaSm90 {
+  using Element = typename Traits::Element;
+  static constexpr int kBoxCols = Traits::kBoxCols;
+  static constexpr int kBoxes = Traits::kBoxes;
+  static constexpr int kBoxElems = Traits::kBlockN * kBoxCols;  // one 64 x 64 box
+  static constexpr uint64_t kEvictFirst = uint64_t(cute::TMA::CacheHintSm90::EVICT_FIRST);
+  static constexpr uint64_t kEvictLast = uint64_t(cute::TMA::CacheHintSm90::EVICT_LAST);
+
+  static CUtensorMapDataType dtype() {
+    return cute::is_same_v<Element, cutlass::half_t> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                     : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  }
+
+  // k_cache as (576, page rows, h_kv, pages); one box = 64 columns of one page.
+  static CheckResult make_kv_map(DecodeArguments const& a, CUtensorMap* map) {
+    const uint64_t eb = sizeof(Element);
+    const uint64_t dims[4] = {uint64_t(a.head_dim_qk), uint64_t(a.page_size),
+                              uint64_t(a.num_heads_kv), uint64_t(a.num_pages)};
+    const uint64_t strides[3] = {uint64_t(a.k_row_stride) * eb, uint64_t(a.k_head_stride) * eb,
+                                 uint64_t(a.k_page_stride) * eb};
+    const uint32_t box[4] = {uint32_t(kBoxCols), uint32_t(Traits::kBlockN), 1u, 1u};
+    return detail::encode_16bit("k_cache", map, 4, a.k_cache, dims, strides, box, dtype());
+  }
+
+  // q as (576, h_q/h_kv, h_kv, s_q, b); one box = 64 columns of a query tile:
+  // (heads_pad heads x 64/heads_pad tokens) or 64 heads of one token.
+  static CheckResult make_q_map(DecodeArguments const& a, int32_t heads_pad, CUtensorMap* map) {
+    const uint64_t eb = sizeof(Element);
+    const int32_t hpk = a.num_heads_q / a.num_heads_kv;
+    const uint64_t dims[5] = {uint64_t(a.head_dim_qk), uint64_t(hpk), uint64_t(a.num_heads_kv),
+                              uint64_t(a.seqlen_q), uint64_t(a.batch)};
+    const uint64_t strides[4] = {uint64_t(a.q_head_stride) * eb,
+                                 uint64_t(a.q_head_stride) * hpk * eb,
+                                 uint64_t(a.q_seq_stride) * eb, uint64_t(a.q_batch_stride) * eb};
+    const int32_t box_heads = heads_pad < Traits::kBlockM ? heads_pad : Traits::kBlockM;
+    const uint32_t box[5] = {uint32_t(kBoxCols), uint32_t(box_heads), 1u,
+                             uint32_t(Traits::kBlockM / box_heads), 1u};
+    return detail::encode_16bit("q", map, 5, a.q, dims, strides, box, dtype());
+  }
+
+#if defined(__CUDACC__)
+  // The nine boxes of one page (kv head `kv_head`, pool page `page`).
+  CUTE_DEVICE static void load_page(CUtensorMap const& map, uint64_t* bar, Element* smem,
+                                    int32_t kv_head, int32_t page) {
+#pragma unroll
+    for (int c = 0; c < kBoxes; ++c)
+      cute::SM90_TMA_LOAD_4D::copy(&map, bar, kEvictFirst, smem + c * kBoxElems, c * kBoxCols, 0,
+                                   kv_head, page);
+  }
+
+  // The nine boxes of query tile `m_tile` of (request, kv head).
+  CUTE_DEVICE static void load_q(CUtensorMap const& map, uint64_t* bar, Element* smem,
+                                 int32_t heads_pad_log2, int32_t m_tile, int32_t kv_head,
+                                 int32_t req) {
+    const int32_t first_row = m_tile * Traits::kBlockM;  // in R = s * heads_pad + h
+    const int32_t head0 = first_row & ((1 << heads_pad_log2) - 1);
+    const int32_t seq0 = first_row >> heads_pad_log2;
+#pragma unroll
+    for (int c = 0; c < kBoxes; ++c)
+      cute::SM90_TMA_LOAD_5D::copy(&map, bar, kEvictLast, smem + c * kBoxElems, c * kBoxCols,
+                                   head0, kv_head, seq0, req);
+  }
+#endif
+};
+
+}  // namespace cute_mla::collective

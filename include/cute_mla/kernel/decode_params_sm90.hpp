@@ -1,0 +1,56 @@
+// Device parameters of the SM90 decode kernel: derived on the host from
+// DecodeArguments (tensor maps encoded there) and passed by value as
+// __grid_constant__. The stream and the workspace allocation stay outside.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "cute_mla/arguments.hpp"
+#include "cute_mla/sched_meta.hpp"
+
+namespace cute_mla::kernel {
+
+struct DecodeParamsSm90 {
+  CUtensorMap tma_q;   // q as (576, h_q/h_kv, h_kv, s_q, b); box (64, box_heads, 1, box_seqs, 1)
+  CUtensorMap tma_kv;  // k_cache as (576, page, h_kv, pages); box (64, 64, 1, 1)
+
+  int32_t batch;
+  int32_t seqlen_q;
+  int32_t heads_per_kv;       // h_q / h_kv
+  int32_t num_heads_kv;
+  int32_t heads_pad_log2;     // log2 of heads_per_kv rounded up to a power of two
+  int32_t max_pages_per_seq;  // block_table columns: lengths beyond them are invalid
+  float scale_log2;           // softmax_scale * log2(e)
+  MaskMode mask;
+
+  const int32_t* block_table;   // (b, max_pages_per_seq)
+  int64_t block_table_stride;
+  const int32_t* cache_seqlens; // (b,)
+  const SchedMeta* sched_meta;  // (num_sm_parts,)
+  const int32_t* num_splits;    // (b + 1,)
+
+  void* out;                    // (b, s_q, h_q, 512)
+  int64_t out_batch_stride, out_seq_stride, out_head_stride;
+  float* lse;                   // (b, h_q, s_q), may be null
+  int64_t lse_batch_stride, lse_head_stride, lse_seq_stride;
+
+  float* o_accum;               // (slots, h_kv, rows, 512) split partials, normalised
+  float* lse_accum;             // (slots, h_kv, rows) base-2 LSE of each partial
+};
+
+// Query-tile rows are laid out as R = s * heads_pad + h (heads_pad a power of
+// two), so one TMA box of (heads, seqs) fills a tile and the rows past h_q / h_kv
+// or s_q read as zeros. Tiles per KV head:
+inline int32_t query_tiles(int32_t seqlen_q, int32_t heads_pad, int32_t block_m) {
+  return (seqlen_q * heads_pad + block_m - 1) / block_m;
+}
+
+inline int32_t heads_pad_log2(int32_t heads_per_kv) {
+  int32_t l = 0;
+  while ((1 << l) < heads_per_kv) ++l;
+  return l;
+}
+
+}  // namespace cute_mla::kernel

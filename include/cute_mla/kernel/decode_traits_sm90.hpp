@@ -1,0 +1,96 @@
+// Compile-time configuration of the SM90 decode kernel for one element type:
+// tile sizes, shared-memory layouts, tiled MMAs and the shared storage.
+//
+// One CTA serves a 64-row query tile of one KV head and walks the (request,
+// page) range its scheduler part names. Threads: two consumer warpgroups and
+// one producer warpgroup (384), of which one warp issues the copies. Consumer warpgroup w computes S for keys
+// [32w, 32w + 32) of each 64-key page and owns O[:, 256w : 256w + 256).
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cute/atom/mma_traits_sm90_gmma.hpp>
+#include <cutlass/numeric_types.h>
+
+#include "cute_mla/mla_shape.hpp"
+
+namespace cute_mla::kernel {
+
+template <class Element_>
+struct DecodeTraitsSm90 {
+  using Element = Element_;
+  static_assert(sizeof(Element) == 2, "BF16 or FP16 operands");
+
+  static constexpr int kBlockM = 64;                       // query rows per tile
+  static constexpr int kBlockN = MlaShape::kPageSize;      // keys per tile: one page
+  static constexpr int kHeadDim = MlaShape::kHeadDimQK;    // 576
+  static constexpr int kHeadDimV = MlaShape::kHeadDimV;    // 512
+  // A 128-byte swizzle row holds 64 16-bit elements: each TMA box is 64 wide.
+  static constexpr int kBoxCols = 64;
+  static constexpr int kBoxes = kHeadDim / kBoxCols;       // 9 boxes per tile
+  static constexpr int kStages = 2;                        // KV pages in flight
+  static constexpr int kConsumerWarpgroups = 2;
+  static constexpr int kConsumerThreads = kConsumerWarpgroups * 128;
+  static constexpr int kProducerWarp = kConsumerThreads / 32;  // warp 8
+  static constexpr int kThreads = kConsumerThreads + 128;
+  // setmaxnreg budgets: 2 x 128 x 232 + 128 x 40 = 64512 of 65536 registers.
+  // With 9 or 12 warps and no reallocation each thread gets at most 168,
+  // which spills the 64 x 256 fp32 O accumulator (128 registers) plus S.
+  static constexpr int kConsumerRegisters = 232;
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kKeysPerWarpgroup = kBlockN / kConsumerWarpgroups;    // 32
+  static constexpr int kColsPerWarpgroup = kHeadDimV / kConsumerWarpgroups;  // 256
+  static_assert(kHeadDim % kBoxCols == 0 && kHeadDimV % kBoxCols == 0, "whole boxes");
+  static_assert(kBlockN == 64, "a KV tile is one 64-token page");
+
+  using BlockM = cute::Int<kBlockM>;
+  using BlockN = cute::Int<kBlockN>;
+  using HeadDim = cute::Int<kHeadDim>;
+  using HeadDimV = cute::Int<kHeadDimV>;
+  using KeysPerWg = cute::Int<kKeysPerWarpgroup>;
+  using ColsPerWg = cute::Int<kColsPerWarpgroup>;
+
+  // Q and each KV stage: (rows, 576) K-major, 128-byte swizzle; the 9 column
+  // boxes of 64 lie one after another, exactly as 9 TMA boxes write them.
+  using SmemLayoutQ = decltype(cute::tile_to_shape(
+      cute::GMMA::Layout_K_SW128_Atom<Element>{}, cute::Shape<BlockM, HeadDim>{}));
+  using SmemLayoutK = decltype(cute::tile_to_shape(
+      cute::GMMA::Layout_K_SW128_Atom<Element>{}, cute::Shape<BlockN, HeadDim>{}));
+  // The same bytes as V^T (512 dims, 64 keys), MN-major, for the P.V GEMM.
+  using SmemLayoutVt = decltype(cute::tile_to_shape(
+      cute::GMMA::Layout_MN_SW128_Atom<Element>{}, cute::Shape<HeadDimV, BlockN>{},
+      cute::Step<cute::_2, cute::_1>{}));
+  // P (64 rows, 64 keys), K-major: both halves, read by both warpgroups.
+  using SmemLayoutP = decltype(cute::tile_to_shape(
+      cute::GMMA::Layout_K_SW128_Atom<Element>{}, cute::Shape<BlockM, BlockN>{}));
+
+  // S_w = Q . K_w^T: 64 x 32 x 576 per warpgroup, both operands in smem.
+  using TiledMmaS = decltype(cute::make_tiled_mma(
+      cute::GMMA::ss_op_selector<Element, Element, float,
+                                 cute::Shape<BlockM, KeysPerWg, HeadDim>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::K>()));
+  // O_w += P . V_w: 64 x 256 x 64 per warpgroup, P and V in smem.
+  using TiledMmaO = decltype(cute::make_tiled_mma(
+      cute::GMMA::ss_op_selector<Element, Element, float,
+                                 cute::Shape<BlockM, ColsPerWg, BlockN>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
+
+  static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
+
+  struct SharedStorage {
+    alignas(1024) Element q[cute::cosize_v<SmemLayoutQ>];
+    alignas(1024) Element kv[kStages][cute::cosize_v<SmemLayoutK>];
+    alignas(1024) Element p[cute::cosize_v<SmemLayoutP>];
+    float row_max[kConsumerWarpgroups][kBlockM];
+    float row_sum[kConsumerWarpgroups][kBlockM];
+    alignas(8) uint64_t q_full;
+    uint64_t q_empty;
+    uint64_t kv_full[kStages];
+    uint64_t kv_empty[kStages];
+  };
+  // The dynamic shared memory base is only 16-byte aligned: ask for 1 KiB
+  // more and align by hand.
+  static constexpr int kSharedBytes = int(sizeof(SharedStorage)) + 1024;
+  static_assert(kSharedBytes <= 227 * 1024, "one CTA per SM: at most 227 KiB of smem");
+};
+
+}  // namespace cute_mla::kernel

@@ -1,0 +1,6 @@
+// Prebuilt instantiation: the SM90 decode kernel and its host adapter, BF16.
+#include <cutlass/numeric_types.h>
+
+#include "cute_mla/device/mla_decode.hpp"
+
+template struct cute_mla::device::MlaDecode<cutlass::bfloat16_t>;
