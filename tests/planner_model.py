@@ -16,8 +16,9 @@ def pages(seqlen: int) -> int:
 
 
 def parts_used(total: int, config: dict) -> int:
-    min_cost = max(config["min_blocks_per_part"], config["fixed_overhead_blocks"] + 1)
-    return max(1, min(config["num_parts"], math.ceil(total / min_cost)))
+    """Parts the plan uses: none below min_blocks_per_part (rounding down), at most num_parts."""
+    min_cost = max(config["min_blocks_per_part"], 1)
+    return max(1, min(config["num_parts"], total // min_cost))
 
 
 def check_plan(seqlens, metadata, num_splits, config) -> None:

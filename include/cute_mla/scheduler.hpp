@@ -48,7 +48,9 @@ inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
   SchedulerConfig c;
   c.num_parts = parts;
   c.fixed_overhead_blocks = 5;
-  c.min_blocks_per_part = 8;
+  // Pieces of a few pages let a small batch use every SM; with many query
+  // rows each piece's fp32 partial (rows x 2 KB) is worth more pages.
+  c.min_blocks_per_part = rows <= 32 ? 2 : 4;
   c.page_size = MlaShape::kPageSize;
   return c;
 }
@@ -76,12 +78,10 @@ struct SplitPlanner {
 
   CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total,
                                              SchedulerConfig const& c) {
-    // A part below min_blocks_per_part (or below F + 1, where it would be
-    // mostly overhead) costs more in partials and combine than it saves.
-    int64_t min_cost = c.min_blocks_per_part;
-    if (min_cost < int64_t(c.fixed_overhead_blocks) + 1)
-      min_cost = int64_t(c.fixed_overhead_blocks) + 1;
-    int64_t parts = (total + min_cost - 1) / min_cost;
+    // No part below min_blocks_per_part (rounding down keeps Q >= it): a
+    // smaller piece costs more in partials and combine than it saves.
+    const int64_t min_cost = c.min_blocks_per_part > 1 ? c.min_blocks_per_part : 1;
+    int64_t parts = total / min_cost;
     if (parts > c.num_parts) parts = c.num_parts;
     if (parts < 1) parts = 1;
     SplitPlan p;

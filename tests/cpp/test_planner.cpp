@@ -102,16 +102,16 @@ void check_plan(std::vector<int32_t> const& lens, SchedulerConfig const& c, cons
                                              num_splits.data());
 
   // Independent totals: T = sum(pages_i + F); parts_used as SplitPlanner::plan
-  // documents it (no part below max(min_blocks, F + 1), at most num_parts).
+  // documents it (no part below min_blocks, rounding down; at most num_parts).
   std::vector<int64_t> pages(static_cast<size_t>(b));
   int64_t T = 0;
   for (int32_t i = 0; i < b; ++i) {
     pages[size_t(i)] = sched_pages(lens[size_t(i)]);
     T += pages[size_t(i)] + F;
   }
-  const int64_t min_cost = std::max<int64_t>(c.min_blocks_per_part, F + 1);
+  const int64_t min_cost = std::max<int64_t>(c.min_blocks_per_part, 1);
   const int64_t parts_used =
-      std::max<int64_t>(1, std::min<int64_t>(ceil_div(T, min_cost), c.num_parts));
+      std::max<int64_t>(1, std::min<int64_t>(T / min_cost, c.num_parts));
   const cute_mla::SplitPlan plan = cute_mla::SplitPlanner::plan(T, c);
   CHECK(plan.total == T);
   CHECK(plan.parts_used == parts_used);

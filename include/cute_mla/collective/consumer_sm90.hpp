@@ -1,17 +1,22 @@
-// The two consumer warpgroups of the decode kernel: per page, S = Q K^T on
-// the tensor cores (each warpgroup 32 of the 64 keys), online softmax in the
-// log2 domain with the row maxima shared through shared memory, P written to
-// shared memory, then O += P V (each warpgroup 256 of the 512 columns).
+// The two consumer warpgroups of the decode kernel. Per page, warpgroup 0
+// computes S = Q K^T on the tensor cores and the online softmax in the log2
+// domain, and posts P and each row's rescale factor in shared memory; then
+// both warpgroups rescale their half of O and add P V (warpgroup w owns
+// columns [256w, 256w + 256)).
 // The epilogue writes the final output for a request of one piece, or an fp32
 // partial (normalised O, base-2 LSE) for a piece of a split request.
 //
 // What must stay true:
 //   * rows past a sequence end of the last page are zeroed in shared memory
 //     before any GEMM reads them (the cache may hold NaN there);
-//   * every consumer thread arrives on kv_empty / q_empty exactly once per
-//     use, after its last read of the buffer has completed (wgmma waited);
-//   * the exchange buffers (row_max, p, row_sum) are rewritten only after a
-//     named barrier that the other warpgroup passes after its last read.
+//   * every consumer thread arrives on kv_empty (and every thread of
+//     warpgroup 0 on q_empty) exactly once per use, after its last read of
+//     the buffer has completed (wgmma waited);
+//   * P is rewritten only after warpgroup 1 arrived on kProbsConsumed for
+//     the previous page (its wgmma reads are done); row_scale alternates
+//     between two buffers, so a write is two pages after the read it could
+//     clobber and a full kProbsReady barrier lies between; row_sum is read by
+//     warpgroup 1 before it reaches the next page's kProbsReady.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -75,8 +80,17 @@ struct ConsumerSm90 {
   static constexpr int kRows = 2;  // query rows per thread (r, r + 8)
   static constexpr float kLn2 = 0.69314718055994530942f;
 
+  // bar.sync / bar.arrive need each warp converged; data-dependent paths in
+  // the math before them (exp2f, conversions) may leave it split, and
+  // compute-sanitizer's synccheck saw exactly that without the __syncwarp.
   CUTE_DEVICE static void sync(kernel::NamedBarrier id) {
+    __syncwarp();
     cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, static_cast<uint32_t>(id));
+  }
+
+  CUTE_DEVICE static void arrive(kernel::NamedBarrier id) {
+    __syncwarp();
+    cutlass::arch::NamedBarrier::arrive(Traits::kConsumerThreads, static_cast<uint32_t>(id));
   }
 
   template <class Storage>
@@ -84,8 +98,9 @@ struct ConsumerSm90 {
                               Storage& ss, int32_t m_tile, int32_t kv_head) {
     using namespace cute;
     using T = Traits;
-    const int wg = threadIdx.x / 128;  // consumer warpgroup 0 or 1
-    const int tid = threadIdx.x % 128;
+    const int wg = threadIdx.x / T::kWarpgroupThreads;  // consumer warpgroup 0 or 1
+    const int tid = threadIdx.x % T::kWarpgroupThreads;
+    const bool computes_s = wg == 0;
 
     typename T::TiledMmaS mma_s;
     typename T::TiledMmaO mma_o;
@@ -96,24 +111,23 @@ struct ConsumerSm90 {
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
     Tensor tSrQ = thr_s.make_fragment_A(thr_s.partition_A(sQ));                 // (MMA,1,36)
     Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));                 // (MMA,1,4)
-    Tensor sPw = local_tile(sP, Shape<typename T::BlockM, typename T::KeysPerWg>{},
-                            make_coord(_0{}, wg));                               // (64,32)
-    Tensor tSsP = thr_s.partition_C(sPw);                                        // (MMA,1,1)
+    Tensor tSsP = thr_s.partition_C(sP);                                         // (MMA,1,1)
 
-    // (row, col) of every accumulator element this thread holds.
+    // (row, col) of every accumulator element this thread holds. The S and
+    // O accumulators give a thread the same two rows.
     Tensor cS = thr_s.partition_C(
-        make_identity_tensor(Shape<typename T::BlockM, typename T::KeysPerWg>{}));
+        make_identity_tensor(Shape<typename T::BlockM, typename T::BlockN>{}));
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cS_rc = make_tensor(cS.data(), detail::accumulator_rowcol(cS.layout()));  // (2,16)
-    Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,128)
+    Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
 
     const int32_t heads_pad_mask = (1 << params.heads_pad_log2) - 1;
     int32_t row[kRows], seq[kRows], head_in_group[kRows];
     bool row_valid[kRows];
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
-      row[i] = get<0>(cS_rc(i, 0));
+      row[i] = get<0>(cO_rc(i, 0));
       const int32_t r = m_tile * T::kBlockM + row[i];
       seq[i] = r >> params.heads_pad_log2;
       head_in_group[i] = r & heads_pad_mask;
@@ -129,7 +143,8 @@ struct ConsumerSm90 {
       Tensor tOrO = partition_fragment_C(mma_o, Shape<typename T::BlockM,
                                                       typename T::ColsPerWg>{});  // (MMA,1,1)
       clear(tOrO);
-      Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,128)
+      Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
+      // Warpgroup 0 keeps the running max (log2 units) and row sums.
       float row_max[kRows], row_sum[kRows];
       int32_t key_limit[kRows];
       CUTE_UNROLL
@@ -141,13 +156,14 @@ struct ConsumerSm90 {
                               : pc.seqlen;
       }
       const bool has_kv = pc.begin_block < pc.end_block;
-      if (has_kv) {
+      if (has_kv && computes_s) {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
       }
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         TxBarrier::wait(&ss.kv_full[stage], (kv_uses / T::kStages) & 1);
+        const bool first_use = kv_uses == 0;
         ++kv_uses;
         Element* kv = ss.kv[stage];
         Tensor sK = make_tensor(make_smem_ptr(kv), typename T::SmemLayoutK{});   // (64,576)
@@ -155,66 +171,78 @@ struct ConsumerSm90 {
         const int32_t rows_in_page = pc.seqlen - blk * T::kBlockN;
         if (rows_in_page < T::kBlockN) zero_tail_rows(sK, rows_in_page);
 
-        Tensor sKw = local_tile(sK, Shape<typename T::KeysPerWg, typename T::HeadDim>{},
-                                make_coord(wg, _0{}));                           // (32,576)
-        Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sKw));            // (MMA,1,36)
-        Tensor tSrS = partition_fragment_C(mma_s, Shape<typename T::BlockM,
-                                                        typename T::KeysPerWg>{});  // (MMA,1,1)
-        detail::gemm_ss<true>(mma_s, tSrQ, tSrK, tSrS);
-        if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
+        float scale[kRows];
+        if (computes_s) {
+          Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sK));            // (MMA,1,36)
+          Tensor tSrS = partition_fragment_C(mma_s, Shape<typename T::BlockM,
+                                                          typename T::BlockN>{});  // (MMA,1,1)
+          detail::gemm_ss<true>(mma_s, tSrQ, tSrK, tSrS);
+          if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
 
-        Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,16)
-        const int32_t first_key = blk * T::kBlockN + wg * T::kKeysPerWarpgroup;
-        float tile_max[kRows];
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) {
-          tile_max[i] = -INFINITY;
+          Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
+          const int32_t first_key = blk * T::kBlockN;
           CUTE_UNROLL
-          for (int j = 0; j < size<1>(S); ++j) {
-            if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
-            tile_max[i] = fmaxf(tile_max[i], S(i, j));
+          for (int i = 0; i < kRows; ++i) {
+            float tile_max = -INFINITY;
+            CUTE_UNROLL
+            for (int j = 0; j < size<1>(S); ++j) {
+              if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
+              tile_max = fmaxf(tile_max, S(i, j));
+            }
+            const float new_max =
+                fmaxf(row_max[i], detail::quad_max(tile_max) * params.scale_log2);
+            // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
+            const float base = new_max == -INFINITY ? 0.f : new_max;
+            scale[i] = exp2f(row_max[i] - base);
+            row_max[i] = new_max;
+            float sum = 0.f;
+            CUTE_UNROLL
+            for (int j = 0; j < size<1>(S); ++j) {
+              S(i, j) = exp2f(fmaf(S(i, j), params.scale_log2, -base));
+              sum += S(i, j);
+            }
+            row_sum[i] = row_sum[i] * scale[i] + sum;
           }
-          tile_max[i] = detail::quad_max(tile_max[i]);
-          if (tid % 4 == 0) ss.row_max[wg][row[i]] = tile_max[i];
-        }
-        sync(kernel::NamedBarrier::kRowMaxExchange);
-
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) {
-          const float both = fmaxf(tile_max[i], ss.row_max[1 - wg][row[i]]);
-          const float new_max = fmaxf(row_max[i], both * params.scale_log2);
-          // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
-          const float base = new_max == -INFINITY ? 0.f : new_max;
-          const float correction = exp2f(row_max[i] - base);
-          row_max[i] = new_max;
-          float sum = 0.f;
+          Tensor tSrP = make_tensor_like<Element>(tSrS);
           CUTE_UNROLL
-          for (int j = 0; j < size<1>(S); ++j) {
-            S(i, j) = exp2f(fmaf(S(i, j), params.scale_log2, -base));
-            sum += S(i, j);
+          for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
+          // Warpgroup 1 must be done with the previous page's P and scale.
+          if (!first_use) sync(kernel::NamedBarrier::kProbsConsumed);
+          copy(tSrP, tSsP);
+          if (tid % 4 == 0) {
+            CUTE_UNROLL
+            for (int i = 0; i < kRows; ++i) ss.row_scale[stage][row[i]] = scale[i];
           }
-          row_sum[i] = row_sum[i] * correction + sum;
+          cutlass::arch::fence_view_async_shared();
+          sync(kernel::NamedBarrier::kProbsReady);
+        } else {
+          sync(kernel::NamedBarrier::kProbsReady);
           CUTE_UNROLL
-          for (int j = 0; j < size<1>(O); ++j) O(i, j) *= correction;
+          for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[stage][row[i]];
         }
 
-        Tensor tSrP = make_tensor_like<Element>(tSrS);
-        CUTE_UNROLL
-        for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
-        copy(tSrP, tSsP);
-        cutlass::arch::fence_view_async_shared();
-        sync(kernel::NamedBarrier::kProbsReady);
+        // Most pages leave the row maxima unchanged: skip the 128 multiplies then.
+        if (__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) {
+          CUTE_UNROLL
+          for (int i = 0; i < kRows; ++i) {
+            CUTE_UNROLL
+            for (int j = 0; j < size<1>(O); ++j) O(i, j) *= scale[i];
+          }
+        }
 
         Tensor sVt = make_tensor(make_smem_ptr(kv), typename T::SmemLayoutVt{});  // (512,64)
         Tensor sVw = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(wg, _0{}));                           // (256,64)
         Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVw));            // (MMA,1,4)
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
+        if (!computes_s) arrive(kernel::NamedBarrier::kProbsConsumed);
         Barrier::arrive(&ss.kv_empty[stage]);
       }
       epilogue(params, ss, pc, req, kv_head, wg, tid, has_kv, row, seq, head_in_group,
                row_valid, row_max, row_sum, O, cO_rc);
     }
+    // Match warpgroup 1's last kProbsConsumed arrival.
+    if (computes_s && kv_uses > 0) sync(kernel::NamedBarrier::kProbsConsumed);
   }
 
   // Rows [rows_in_page, 64) of the last page hold whatever the pool holds
@@ -246,14 +274,15 @@ struct ConsumerSm90 {
     using namespace cute;
     float total[kRows];
     CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i) {
-      total[i] = detail::quad_sum(row_sum[i]);
-      if (has_kv && tid % 4 == 0) ss.row_sum[wg][row[i]] = total[i];
-    }
+    for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
     if (has_kv) {
+      if (wg == 0 && tid % 4 == 0) {
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) ss.row_sum[row[i]] = total[i];
+      }
       sync(kernel::NamedBarrier::kRowSumExchange);
       CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[0][row[i]] + ss.row_sum[1][row[i]];
+      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[row[i]];
     }
     const float nan = __int_as_float(0x7fffffff);
     const int32_t rows_per_kv = params.seqlen_q * params.heads_per_kv;

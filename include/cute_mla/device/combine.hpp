@@ -42,7 +42,7 @@ template <class Element>
 dim3 Combine<Element>::grid(CombineArguments const& a) {
     const int rows = a.seqlen_q * (a.num_heads_q / a.num_heads_kv);
     const int chunks = (rows + Cfg::kRowsPerCta - 1) / Cfg::kRowsPerCta;
-    return dim3(a.batch, a.num_heads_kv * chunks, 1);
+    return dim3(a.batch, a.num_heads_kv * chunks, Cfg::kColChunks);
 }
 
 template <class Element>

@@ -1,11 +1,14 @@
 // The combine kernel: merges the fp32 split partials of split requests into
 // the final output (input dtype) and natural-log LSE.
 //
-// Grid: (b, h_kv * ceil(rows / kRowsPerCta)); one warp per query row (rows =
-// s_q * h_q / h_kv). A CTA whose request has a single piece exits at once:
-// the decode kernel wrote that request directly. Each lane owns 16 of the 512
-// output columns as four float4, so every load and store of a warp is
-// coalesced; the per-split weights live in shared memory, one array per warp.
+// Grid: (b, h_kv * ceil(rows / kRowsPerCta), kColChunks); one warp per
+// (query row, 128-column chunk) (rows = s_q * h_q / h_kv). A CTA whose request
+// has a single piece exits at once: the decode kernel wrote that request
+// directly. Each lane owns one float4 of the chunk, so every load and store
+// of a warp is coalesced, and kUnroll pieces are loaded before any is used:
+// the loop is latency-bound at small batch (one request, 132 pieces), where
+// the first version (one warp per whole row, 2 loads in flight) took ~20 us.
+// The per-split weights live in shared memory, one array per warp.
 //
 // Partials: o_accum is normalised (O / rowsum) and lse_accum is base 2 with
 // -inf for a piece that saw no key. The merge is
@@ -28,9 +31,10 @@ struct CombineConfig {
   static constexpr int kRowsPerCta = 8;            // one warp each
   static constexpr int kThreads = kRowsPerCta * 32;
   static constexpr int kVec = 4;                   // floats per float4
-  static constexpr int kColsPerLane = MlaShape::kHeadDimV / 32;
-  static constexpr int kChunks = kColsPerLane / kVec;
-  static_assert(MlaShape::kHeadDimV % (32 * kVec) == 0,
+  static constexpr int kColsPerChunk = 32 * kVec;  // one float4 per lane
+  static constexpr int kColChunks = MlaShape::kHeadDimV / kColsPerChunk;
+  static constexpr int kUnroll = 8;                // pieces loaded before use
+  static_assert(MlaShape::kHeadDimV % kColsPerChunk == 0,
                 "head_dim_v must split into float4 columns across a warp");
 
   static int64_t shared_bytes(int32_t max_splits) {
@@ -63,14 +67,13 @@ CUTE_MLA_DEVICE void store4(Element* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = pack.u;
 }
 
-// One whole output row set to `value` (and its LSE), by a warp.
+// This warp's chunk of an output row set to `value`; the chunk-0 warp also
+// writes the LSE.
 template <class Element>
-CUTE_MLA_DEVICE void fill_row(Element* out, float* lse_out, int lane, float value,
-                              float lse_value) {
-#pragma unroll
-  for (int c = 0; c < CombineConfig::kChunks; ++c)
-    store4(out + (c * 32 + lane) * CombineConfig::kVec, make_float4(value, value, value, value));
-  if (lane == 0) *lse_out = lse_value;
+CUTE_MLA_DEVICE void fill_row(Element* out, float* lse_out, int lane, bool writes_lse,
+                              float value, float lse_value) {
+  store4(out + lane * CombineConfig::kVec, make_float4(value, value, value, value));
+  if (writes_lse && lane == 0) *lse_out = lse_value;
 }
 
 }  // namespace detail
@@ -98,8 +101,11 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
 
   const int32_t seq = row / heads_per_kv;
   const int32_t head = kv_head * heads_per_kv + row % heads_per_kv;
+  const int32_t chunk = blockIdx.z;
+  const bool writes_lse = chunk == 0;
   Element* out = static_cast<Element*>(args.out) + req * args.out_batch_stride +
-                 seq * args.out_seq_stride + head * args.out_head_stride;
+                 seq * args.out_seq_stride + head * args.out_head_stride +
+                 chunk * Cfg::kColsPerChunk;
   float* lse_out = args.lse + req * args.lse_batch_stride + head * args.lse_head_stride +
                    seq * args.lse_seq_stride;
 
@@ -112,7 +118,7 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   const float nan = __int_as_float(0x7fffffff);
   if (num_pieces > args.max_splits || first_slot + num_pieces > args.num_slots ||
       first_slot < 0) {
-    detail::fill_row(out, lse_out, lane, nan, nan);
+    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
     return;
   }
 
@@ -132,11 +138,11 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   // A NaN piece (the decode kernel's mark for an invalid length) must stay
   // NaN: fmaxf alone would drop it and report an empty row.
   if (__any_sync(0xffffffffu, poisoned)) {
-    detail::fill_row(out, lse_out, lane, nan, nan);
+    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
     return;
   }
   if (max_lse == -INFINITY) {  // no piece saw a key
-    detail::fill_row(out, lse_out, lane, 0.f, INFINITY);
+    detail::fill_row(out, lse_out, lane, writes_lse, 0.f, INFINITY);
     return;
   }
 
@@ -147,28 +153,25 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   for (int32_t k = lane; k < num_pieces; k += 32) weight[k] = exp2f(weight[k] - lse2);
   __syncwarp();
 
-  float4 acc[Cfg::kChunks];
-#pragma unroll
-  for (int c = 0; c < Cfg::kChunks; ++c) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
-  const float4* src = reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV);
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  const float4* src =
+      reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
+                                      chunk * Cfg::kColsPerChunk) + lane;
   const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
-#pragma unroll 2
+#pragma unroll Cfg::kUnroll
   for (int32_t k = 0; k < num_pieces; ++k) {
     const float w = weight[k];
-    if (w == 0.f) continue;  // an empty piece may hold anything; never multiply it
-#pragma unroll
-    for (int c = 0; c < Cfg::kChunks; ++c) {
-      float4 v = src[k * slot_step + c * 32 + lane];
-      acc[c].x += w * v.x;
-      acc[c].y += w * v.y;
-      acc[c].z += w * v.z;
-      acc[c].w += w * v.w;
+    const float4 v = src[k * slot_step];
+    // An empty piece (w == 0) may hold anything, NaN included: never multiply it.
+    if (w != 0.f) {
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
     }
   }
-#pragma unroll
-  for (int c = 0; c < Cfg::kChunks; ++c)
-    detail::store4(out + (c * 32 + lane) * Cfg::kVec, acc[c]);
-  if (lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
+  detail::store4(out + lane * Cfg::kVec, acc);
+  if (writes_lse && lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
 }
 
 }  // namespace cute_mla::kernel

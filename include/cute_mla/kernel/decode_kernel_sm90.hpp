@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
 
   if (threadIdx.x == 0) {
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
-    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kConsumerThreads);
+    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
     CUTE_UNROLL
     for (int s = 0; s < Traits::kStages; ++s) {
       cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s], 1);

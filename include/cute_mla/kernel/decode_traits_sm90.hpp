@@ -3,8 +3,17 @@
 //
 // One CTA serves a 64-row query tile of one KV head and walks the (request,
 // page) range its scheduler part names. Threads: two consumer warpgroups and
-// one producer warpgroup (384), of which one warp issues the copies. Consumer warpgroup w computes S for keys
-// [32w, 32w + 32) of each 64-key page and owns O[:, 256w : 256w + 256).
+// one producer warpgroup (384), of which one warp issues the copies.
+// Consumer warpgroup 0 computes S = Q K^T for all 64 keys of a page (N = 64)
+// and the softmax; both consumer warpgroups then do O += P V, warpgroup w
+// for O[:, 256w : 256w + 256).
+//
+// Why one warpgroup computes S: each SS wgmma reads its A operand (Q) from
+// shared memory again. Split by keys over two warpgroups (N = 32 each), S
+// reads 216 KB of smem per page, 1728 cycles at 128 B/clk, more than its
+// 1152 tensor cycles; at N = 64 it reads 144 KB (1152 cycles). Measured on
+// the H100 (bench quick grid): 2.45 us per page at b=128 s_q=2 h_q=128 with
+// N = 32 split over both warpgroups.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -37,8 +46,8 @@ struct DecodeTraitsSm90 {
   // which spills the 64 x 256 fp32 O accumulator (128 registers) plus S.
   static constexpr int kConsumerRegisters = 232;
   static constexpr int kProducerRegisters = 40;
-  static constexpr int kKeysPerWarpgroup = kBlockN / kConsumerWarpgroups;    // 32
   static constexpr int kColsPerWarpgroup = kHeadDimV / kConsumerWarpgroups;  // 256
+  static constexpr int kWarpgroupThreads = 128;
   static_assert(kHeadDim % kBoxCols == 0 && kHeadDimV % kBoxCols == 0, "whole boxes");
   static_assert(kBlockN == 64, "a KV tile is one 64-token page");
 
@@ -46,7 +55,6 @@ struct DecodeTraitsSm90 {
   using BlockN = cute::Int<kBlockN>;
   using HeadDim = cute::Int<kHeadDim>;
   using HeadDimV = cute::Int<kHeadDimV>;
-  using KeysPerWg = cute::Int<kKeysPerWarpgroup>;
   using ColsPerWg = cute::Int<kColsPerWarpgroup>;
 
   // Q and each KV stage: (rows, 576) K-major, 128-byte swizzle; the 9 column
@@ -63,10 +71,10 @@ struct DecodeTraitsSm90 {
   using SmemLayoutP = decltype(cute::tile_to_shape(
       cute::GMMA::Layout_K_SW128_Atom<Element>{}, cute::Shape<BlockM, BlockN>{}));
 
-  // S_w = Q . K_w^T: 64 x 32 x 576 per warpgroup, both operands in smem.
+  // S = Q . K^T: 64 x 64 x 576 on warpgroup 0, both operands in smem.
   using TiledMmaS = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, KeysPerWg, HeadDim>,
+                                 cute::Shape<BlockM, BlockN, HeadDim>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::K>()));
   // O_w += P . V_w: 64 x 256 x 64 per warpgroup, P and V in smem.
   using TiledMmaO = decltype(cute::make_tiled_mma(
@@ -80,8 +88,10 @@ struct DecodeTraitsSm90 {
     alignas(1024) Element q[cute::cosize_v<SmemLayoutQ>];
     alignas(1024) Element kv[kStages][cute::cosize_v<SmemLayoutK>];
     alignas(1024) Element p[cute::cosize_v<SmemLayoutP>];
-    float row_max[kConsumerWarpgroups][kBlockM];
-    float row_sum[kConsumerWarpgroups][kBlockM];
+    // Each page's rescale of O per row, for warpgroup 1; two pages' worth so
+    // that every write is ordered after the last read by a full bar.sync.
+    float row_scale[kStages][kBlockM];
+    float row_sum[kBlockM];    // the final row sums, for warpgroup 1
     alignas(8) uint64_t q_full;
     uint64_t q_empty;
     uint64_t kv_full[kStages];

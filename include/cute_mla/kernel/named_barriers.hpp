@@ -7,9 +7,9 @@
 namespace cute_mla::kernel {
 
 enum class NamedBarrier : uint32_t {
-  kRowMaxExchange = 1,  // both consumer warpgroups posted their tile row maxima
-  kProbsReady = 2,      // both halves of P are in shared memory
-  kRowSumExchange = 3,  // both partial row sums are posted (epilogue)
+  kProbsReady = 1,      // P and the row rescale of this page are in shared memory
+  kProbsConsumed = 2,   // warpgroup 1 finished reading P and the rescale (arrive/sync)
+  kRowSumExchange = 3,  // the final row sums are posted (epilogue)
   kTailZeroed = 4,      // rows past the sequence end of the last page are zeroed
 };
 
