@@ -41,8 +41,9 @@ CheckResult Combine<Element>::can_implement(CombineArguments const& a) {
 template <class Element>
 dim3 Combine<Element>::grid(CombineArguments const& a) {
     const int rows = a.seqlen_q * (a.num_heads_q / a.num_heads_kv);
-    const int chunks = (rows + Cfg::kRowsPerCta - 1) / Cfg::kRowsPerCta;
-    return dim3(a.batch, a.num_heads_kv * chunks, Cfg::kColChunks);
+    const int rows_per_cta = Cfg::kWarps / Cfg::warps_per_row(a.batch, a.num_heads_kv, rows);
+    const int groups = (rows + rows_per_cta - 1) / rows_per_cta;
+    return dim3(a.batch, a.num_heads_kv * groups, Cfg::kColChunks);
 }
 
 template <class Element>
@@ -64,7 +65,9 @@ CheckResult Combine<Element>::run(CombineArguments const& a, cudaStream_t stream
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attr;
     config.numAttrs = 1;
-    cudaError_t e = cudaLaunchKernelEx(&config, fn, a);
+    const int32_t warps_per_row =
+        Cfg::warps_per_row(a.batch, a.num_heads_kv, a.seqlen_q * (a.num_heads_q / a.num_heads_kv));
+    cudaError_t e = cudaLaunchKernelEx(&config, fn, a, warps_per_row);
     if (e != cudaSuccess) return cuda_error("combine_kernel launch", e);
     return CheckResult::success();
 }

@@ -1,8 +1,10 @@
 // The combine kernel: merges the fp32 split partials of split requests into
 // the final output (input dtype) and natural-log LSE.
 //
-// Grid: (b, h_kv * ceil(rows / kRowsPerCta), kColChunks); one warp per
-// (query row, 128-column chunk) (rows = s_q * h_q / h_kv). A CTA whose request
+// Grid: (b, h_kv * ceil(rows / (8 / G)), kColChunks); G warps per (query
+// row, 128-column chunk) (rows = s_q * h_q / h_kv), each taking every G-th
+// piece, their sums added through shared memory. G (warps_per_row) is 8 for
+// small batches and 1 for large ones. A CTA whose request
 // has a single piece exits at once: the decode kernel wrote that request
 // directly. Each lane owns one float4 of the chunk, so every load and store
 // of a warp is coalesced, and kUnroll pieces are loaded before any is used:
@@ -28,8 +30,8 @@
 namespace cute_mla::kernel {
 
 struct CombineConfig {
-  static constexpr int kRowsPerCta = 8;            // one warp each
-  static constexpr int kThreads = kRowsPerCta * 32;
+  static constexpr int kWarps = 8;
+  static constexpr int kThreads = kWarps * 32;
   static constexpr int kVec = 4;                   // floats per float4
   static constexpr int kColsPerChunk = 32 * kVec;  // one float4 per lane
   static constexpr int kColChunks = MlaShape::kHeadDimV / kColsPerChunk;
@@ -37,8 +39,16 @@ struct CombineConfig {
   static_assert(MlaShape::kHeadDimV % kColsPerChunk == 0,
                 "head_dim_v must split into float4 columns across a warp");
 
+  // Per warp: its weights (max_splits) and its partial float4 per lane.
   static int64_t shared_bytes(int32_t max_splits) {
-    return int64_t(kRowsPerCta) * max_splits * int64_t(sizeof(float));
+    return int64_t(kWarps) * (max_splits * int64_t(sizeof(float)) + 32 * int64_t(sizeof(float4)));
+  }
+
+  // Warps that share one row's pieces: all 8 when the batch is small (few
+  // rows, many pieces each: latency-bound), 1 when rows alone fill the GPU.
+  static int32_t warps_per_row(int64_t batch, int64_t num_heads_kv, int64_t rows) {
+    const int64_t row_tasks = batch * num_heads_kv * rows * kColChunks;
+    return row_tasks <= 1024 ? 8 : row_tasks <= 2048 ? 4 : row_tasks <= 4096 ? 2 : 1;
   }
 };
 
@@ -80,7 +90,7 @@ CUTE_MLA_DEVICE void fill_row(Element* out, float* lse_out, int lane, bool write
 
 template <class Element>
 __global__ void __launch_bounds__(CombineConfig::kThreads)
-    combine_kernel(__grid_constant__ const CombineArguments args) {
+    combine_kernel(__grid_constant__ const CombineArguments args, int32_t warps_per_row) {
   using Cfg = CombineConfig;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -88,21 +98,24 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   const int32_t req = blockIdx.x;
   const int32_t first_slot = args.num_splits[req];
   const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
-  if (num_pieces <= 1) return;
+  if (num_pieces <= 1) return;  // the whole CTA: the decode kernel wrote this request
 
   const int32_t heads_per_kv = args.num_heads_q / args.num_heads_kv;
   const int32_t rows = args.seqlen_q * heads_per_kv;
-  const int32_t chunks = (rows + Cfg::kRowsPerCta - 1) / Cfg::kRowsPerCta;
+  const int32_t rows_per_cta = Cfg::kWarps / warps_per_row;
+  const int32_t row_groups = (rows + rows_per_cta - 1) / rows_per_cta;
   const int32_t warp = threadIdx.x / 32;
   const int32_t lane = threadIdx.x % 32;
-  const int32_t kv_head = blockIdx.y / chunks;
-  const int32_t row = (blockIdx.y % chunks) * Cfg::kRowsPerCta + warp;
-  if (row >= rows) return;
+  const int32_t group = warp % warps_per_row;  // this warp's share of the pieces
+  const int32_t kv_head = blockIdx.y / row_groups;
+  const int32_t row = (blockIdx.y % row_groups) * rows_per_cta + warp / warps_per_row;
+  const bool has_row = row < rows;
 
   const int32_t seq = row / heads_per_kv;
   const int32_t head = kv_head * heads_per_kv + row % heads_per_kv;
   const int32_t chunk = blockIdx.z;
-  const bool writes_lse = chunk == 0;
+  const bool writes = group == 0 && has_row;
+  const bool writes_lse = writes && chunk == 0;
   Element* out = static_cast<Element*>(args.out) + req * args.out_batch_stride +
                  seq * args.out_seq_stride + head * args.out_head_stride +
                  chunk * Cfg::kColsPerChunk;
@@ -118,60 +131,87 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   const float nan = __int_as_float(0x7fffffff);
   if (num_pieces > args.max_splits || first_slot + num_pieces > args.num_slots ||
       first_slot < 0) {
-    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
-    return;
+    if (writes) detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
+    return;  // the whole CTA
   }
 
-  extern __shared__ float smem_weights[];
-  float* weight = smem_weights + warp * args.max_splits;
+  extern __shared__ float4 smem_combine[];
+  float4* partial = smem_combine;                                         // (warps, 32)
+  float* weight = reinterpret_cast<float*>(smem_combine + Cfg::kWarps * 32) +
+                  warp * args.max_splits;                                 // (max_splits,)
 
-  float max_lse = -INFINITY;
-  bool poisoned = false;
-  for (int32_t k = lane; k < num_pieces; k += 32) {
-    float l = args.lse_accum[row_index + k * slot_rows];
-    weight[k] = l;
-    max_lse = fmaxf(max_lse, l);
-    poisoned |= l != l;
+  // Every warp of a row computes the row's weights (a few loads) rather than
+  // wait for one that does.
+  enum class RowKind { kMerge, kPoisoned, kEmpty, kNone };
+  RowKind kind = has_row ? RowKind::kMerge : RowKind::kNone;
+  float lse2 = 0.f;
+  if (has_row) {
+    float max_lse = -INFINITY;
+    bool poisoned = false;
+    for (int32_t k = lane; k < num_pieces; k += 32) {
+      float l = args.lse_accum[row_index + k * slot_rows];
+      weight[k] = l;
+      max_lse = fmaxf(max_lse, l);
+      poisoned |= l != l;
+    }
+    max_lse = detail::warp_max(max_lse);
+    // A NaN piece (the decode kernel's mark for an invalid length) must stay
+    // NaN: fmaxf alone would drop it and report an empty row.
+    if (__any_sync(0xffffffffu, poisoned)) {
+      kind = RowKind::kPoisoned;
+    } else if (max_lse == -INFINITY) {  // no piece saw a key
+      kind = RowKind::kEmpty;
+    } else {
+      float sum = 0.f;
+      for (int32_t k = lane; k < num_pieces; k += 32) sum += exp2f(weight[k] - max_lse);
+      sum = detail::warp_sum(sum);
+      lse2 = max_lse + log2f(sum);
+      for (int32_t k = lane; k < num_pieces; k += 32) weight[k] = exp2f(weight[k] - lse2);
+    }
+    __syncwarp();
   }
-  max_lse = detail::warp_max(max_lse);
-
-  // A NaN piece (the decode kernel's mark for an invalid length) must stay
-  // NaN: fmaxf alone would drop it and report an empty row.
-  if (__any_sync(0xffffffffu, poisoned)) {
-    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
-    return;
-  }
-  if (max_lse == -INFINITY) {  // no piece saw a key
-    detail::fill_row(out, lse_out, lane, writes_lse, 0.f, INFINITY);
-    return;
-  }
-
-  float sum = 0.f;
-  for (int32_t k = lane; k < num_pieces; k += 32) sum += exp2f(weight[k] - max_lse);
-  sum = detail::warp_sum(sum);
-  const float lse2 = max_lse + log2f(sum);
-  for (int32_t k = lane; k < num_pieces; k += 32) weight[k] = exp2f(weight[k] - lse2);
-  __syncwarp();
 
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  const float4* src =
-      reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
-                                      chunk * Cfg::kColsPerChunk) + lane;
-  const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
+  if (kind == RowKind::kMerge) {
+    const float4* src =
+        reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
+                                        chunk * Cfg::kColsPerChunk) + lane;
+    const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
 #pragma unroll Cfg::kUnroll
-  for (int32_t k = 0; k < num_pieces; ++k) {
-    const float w = weight[k];
-    const float4 v = src[k * slot_step];
-    // An empty piece (w == 0) may hold anything, NaN included: never multiply it.
-    if (w != 0.f) {
-      acc.x += w * v.x;
-      acc.y += w * v.y;
-      acc.z += w * v.z;
-      acc.w += w * v.w;
+    for (int32_t k = group; k < num_pieces; k += warps_per_row) {
+      const float w = weight[k];
+      const float4 v = src[k * slot_step];
+      // An empty piece (w == 0) may hold anything, NaN included: never multiply it.
+      if (w != 0.f) {
+        acc.x += w * v.x;
+        acc.y += w * v.y;
+        acc.z += w * v.z;
+        acc.w += w * v.w;
+      }
     }
   }
-  detail::store4(out + lane * Cfg::kVec, acc);
-  if (writes_lse && lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
+  if (warps_per_row > 1) {  // CTA-uniform
+    partial[warp * 32 + lane] = acc;
+    __syncthreads();
+    if (group == 0) {
+      for (int32_t g = 1; g < warps_per_row; ++g) {
+        const float4 v = partial[(warp + g) * 32 + lane];
+        acc.x += v.x;
+        acc.y += v.y;
+        acc.z += v.z;
+        acc.w += v.w;
+      }
+    }
+  }
+  if (!writes) return;
+  if (kind == RowKind::kPoisoned) {
+    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
+  } else if (kind == RowKind::kEmpty) {
+    detail::fill_row(out, lse_out, lane, writes_lse, 0.f, INFINITY);
+  } else {
+    detail::store4(out + lane * Cfg::kVec, acc);
+    if (writes_lse && lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
+  }
 }
 
 }  // namespace cute_mla::kernel
