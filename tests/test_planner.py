@@ -147,3 +147,15 @@ def test_model_rejects_broken_plans():
     for m, s in corruptions:
         with pytest.raises(AssertionError):
             check_plan(seqlens, m, s, config)
+
+
+@pytest.mark.parametrize("length", [16384, 4096, 65536])
+def test_a_single_request_keeps_every_used_part_busy(length):
+    """Balanced boundaries: no part of the plan's parts_used is left empty (equal parts of
+    ceil(T/P) left 43 of 130 SMs idle at b=1, L=16K)."""
+    meta, splits, config = plan([length], rows=16)
+    from planner_model import pages, parts_used
+    used = parts_used(pages(length) + config["fixed_overhead_blocks"], config)
+    busy = [row for row in meta.tolist() if row[0] <= row[2]]
+    assert len(busy) >= used - 3  # the first parts may cover only the request's overhead
+    assert int(splits[-1]) == len(busy)
