@@ -14,7 +14,7 @@
 #                  module is found, installed or in python/)
 #   SKIP_TESTS=1   do not run the tests
 #   BENCH_ARGS     arguments of bench.bench_decode (default: --quick)
-#   BUILD_TIMEOUT, TEST_TIMEOUT, BENCH_TIMEOUT   seconds per step (default 300, 120, 130: under the
+#   BUILD_TIMEOUT, TEST_TIMEOUT, BENCH_TIMEOUT   seconds per step (default 200, 240, 130: under the
 #                  tool's 600 s per command)
 set -u -o pipefail
 
@@ -22,8 +22,8 @@ OUT=${OUT:-/tmp/device_check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-300}
-TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+BUILD_TIMEOUT=${BUILD_TIMEOUT:-200}
+TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-130}
 BENCH_ARGS=${BENCH_ARGS:---quick}
 BENCH_SUMMARY=/tmp/bench_summary.txt
@@ -95,7 +95,7 @@ banner "3. tests"
 if [ "${SKIP_TESTS:-0}" = 1 ]; then
     TESTS="skipped (SKIP_TESTS=1)"
 elif [ -d tests ]; then
-    timed_step "$OUT/tests.log" "$TEST_TIMEOUT" $PY -m pytest tests -q -rs
+    timed_step "$OUT/tests.log" "$TEST_TIMEOUT" $PY -m pytest tests -q -rs --full-grid
     TESTS_RUN=$(step_result "$OUT/tests.log")
     # pytest's closing line, e.g. "12 passed, 3 skipped in 4.21s" (with or without ===== around it)
     TESTS_LINE=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|xfailed|xpassed|deselected)|no tests ran' "$OUT/tests.log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')

@@ -342,18 +342,11 @@ def time_eager(fn: Callable[[], object], flusher: L2Flusher, iters: int = 30, wa
 
     (Recording right after the flush instead would let the flush hide the host's work.)
     """
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for start, end in _event_pairs(iters):
+    def idle_and_cold():
         flusher()
         torch.cuda.synchronize()
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1e3)
-    return Stat.of(samples)
+
+    return _time_with_events(fn, idle_and_cold, iters, warmup)
 
 
 def time_host(fn: Callable[[], object], calls: int = 100, rounds: int = 3, warmup: int = 3) -> Stat:
@@ -381,14 +374,21 @@ def time_gpu_only(fn: Callable[[], object], iters: int = 30, warmup: int = 3) ->
     The spin keeps the stream busy while the host enqueues the start event, the call and the end
     event, so the events bracket GPU work only. Used for metadata when the profiler is unavailable.
     """
+    return _time_with_events(fn, lambda: torch.cuda._sleep(SPIN_AHEAD_CYCLES), iters, warmup)
+
+
+def _time_with_events(fn: Callable[[], object], before: Callable[[], object], iters: int,
+                      warmup: int) -> Stat:
+    """Median-ready samples, us, of CUDA events around `fn`, `before` run ahead of each call."""
     for _ in range(warmup):
         fn()
     samples = []
     for start, end in _event_pairs(iters):
-        torch.cuda._sleep(SPIN_AHEAD_CYCLES)
+        before()
         start.record()
         fn()
         end.record()
         end.synchronize()
         samples.append(start.elapsed_time(end) * 1e3)
     return Stat.of(samples)
+

@@ -22,6 +22,20 @@
 
 namespace cute_mla::device {
 
+// out, lse and their strides have the same names in DecodeArguments, the
+// decode kernel's parameters and CombineArguments.
+template <class Dst>
+void copy_outputs(DecodeArguments const& a, Dst* d) {
+  d->out = a.out;
+  d->out_batch_stride = a.out_batch_stride;
+  d->out_seq_stride = a.out_seq_stride;
+  d->out_head_stride = a.out_head_stride;
+  d->lse = a.lse;
+  d->lse_batch_stride = a.lse_batch_stride;
+  d->lse_head_stride = a.lse_head_stride;
+  d->lse_seq_stride = a.lse_seq_stride;
+}
+
 template <class Element>
 struct MlaDecode {
   using Traits = kernel::DecodeTraitsSm90<Element>;
@@ -77,14 +91,7 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   p->cache_seqlens = a.cache_seqlens;
   p->sched_meta = a.sched_meta;
   p->num_splits = a.num_splits;
-  p->out = a.out;
-  p->out_batch_stride = a.out_batch_stride;
-  p->out_seq_stride = a.out_seq_stride;
-  p->out_head_stride = a.out_head_stride;
-  p->lse = a.lse;
-  p->lse_batch_stride = a.lse_batch_stride;
-  p->lse_head_stride = a.lse_head_stride;
-  p->lse_seq_stride = a.lse_seq_stride;
+  copy_outputs(a, p);
   const WorkspaceLayout w = WorkspaceLayout::make(a.batch, a.num_sm_parts, a.num_heads_kv,
                                                   rows_per_kv_head(a), a.head_dim_v);
   char* base = static_cast<char*>(workspace);
@@ -111,14 +118,7 @@ CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
   c.o_accum = reinterpret_cast<const float*>(base + w.o_offset);
   c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
   c.num_splits = a.num_splits;
-  c.out = a.out;
-  c.out_batch_stride = a.out_batch_stride;
-  c.out_seq_stride = a.out_seq_stride;
-  c.out_head_stride = a.out_head_stride;
-  c.lse = a.lse;
-  c.lse_batch_stride = a.lse_batch_stride;
-  c.lse_head_stride = a.lse_head_stride;
-  c.lse_seq_stride = a.lse_seq_stride;
+  copy_outputs(a, &c);
   return c;
 }
 
