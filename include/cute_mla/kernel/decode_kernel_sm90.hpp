@@ -8,12 +8,22 @@
 // the KV pages (two stages); setmaxnreg moves the producer's registers to
 // the consumers.
 //
-// Why this schedule: in the memory-bound range (h_q * s_q <= 64) a 64-key
-// page needs ~1.5 us of tensor work and ~3.2 us of HBM time per SM, so the
-// warpgroups may finish their softmax in lockstep as long as the copy engine
-// never idles; a dedicated producer warp with its own barriers keeps the next
-// page in flight whatever the consumers do. (Figures: KERNEL.md arithmetic;
-// the measured numbers are in bench/results and the README.)
+// Why this schedule (measured on an H100, bench quick grid, graph replay;
+// bench/notes/tuning-log.md has every version):
+//   * Memory-bound range (h_q * s_q <= 64): a 64-key page needs ~1.5 us of
+//     tensor work and ~3.2 us of HBM time per SM, so the consumers may work in
+//     lockstep as long as the copy engine never idles; the producer warp with
+//     its own full/empty barriers keeps the next page in flight. Measured:
+//     95 % of the copy ceiling at b=128 h_q=16 L=16K.
+//   * Warpgroup 0 alone computes S (N = 64): with S split by keys over both
+//     warpgroups (N = 32) each SS wgmma re-read Q, S was smem-bound (1728 vs
+//     1152 cycles per page); the change took b=128 s_q=2 h_q=128 L=16K from
+//     2576 to 2200 us (459 -> 537 TFLOP/s).
+//   * Issuing S of the next page before P V (to fill the softmax gap) was
+//     11 % slower with two KV stages: the next page is then needed ~0.6 us
+//     earlier and its wait delays P V and the stage release. Closing the
+//     compute-bound gap needs per-box barriers and box-granular refill (or a
+//     third stage), not this reordering.
 #pragma once
 
 #include <cute/tensor.hpp>
