@@ -52,6 +52,21 @@ struct DecodeArguments {
   int64_t k_row_stride = 0;
   int64_t k_head_stride = 0;
 
+  // The second call convention (vLLM/SGLang FA3 backends): the RoPE parts as
+  // their own operands. Then q and k_cache hold only the 512 latent columns
+  // (head_dim_qk = 512) and these hold the 64 RoPE columns, each with its
+  // own strides (a strided view of one 576-wide tensor or a tensor of its
+  // own; no copy either way). Null: the RoPE columns are q[..., 512:] and
+  // k_cache[..., 512:] (head_dim_qk = 576).
+  const void* q_rope = nullptr;   // (b, s_q, h_q, 64), last dim contiguous
+  int64_t q_rope_batch_stride = 0;
+  int64_t q_rope_seq_stride = 0;
+  int64_t q_rope_head_stride = 0;
+  const void* k_rope = nullptr;   // (num_pages, page_size, h_kv, 64), last dim contiguous
+  int64_t k_rope_page_stride = 0;
+  int64_t k_rope_row_stride = 0;
+  int64_t k_rope_head_stride = 0;
+
   const int32_t* block_table = nullptr;  // (b, max_pages_per_seq), last dim contiguous
   int64_t block_table_stride = 0;
   const int32_t* cache_seqlens = nullptr;  // (b,)
@@ -70,6 +85,25 @@ struct DecodeArguments {
   int64_t lse_head_stride = 0;
   int64_t lse_seq_stride = 0;
 };
+
+// Where the RoPE columns of q and of the cache live, for either convention.
+struct RopeOperands {
+  const void* q;
+  int64_t q_batch_stride, q_seq_stride, q_head_stride;
+  const void* k;
+  int64_t k_page_stride, k_row_stride, k_head_stride;
+};
+
+inline RopeOperands rope_operands(DecodeArguments const& a, int64_t element_bytes) {
+  if (a.q_rope != nullptr || a.k_rope != nullptr)
+    return {a.q_rope, a.q_rope_batch_stride, a.q_rope_seq_stride, a.q_rope_head_stride,
+            a.k_rope, a.k_rope_page_stride, a.k_rope_row_stride, a.k_rope_head_stride};
+  const int64_t offset = int64_t(MlaShape::kHeadDimV) * element_bytes;
+  return {a.q == nullptr ? nullptr : static_cast<const char*>(a.q) + offset,
+          a.q_batch_stride, a.q_seq_stride, a.q_head_stride,
+          a.k_cache == nullptr ? nullptr : static_cast<const char*>(a.k_cache) + offset,
+          a.k_page_stride, a.k_row_stride, a.k_head_stride};
+}
 
 // Query rows one KV head serves: s_q * (h_q / h_kv).
 inline int32_t rows_per_kv_head(DecodeArguments const& a) {

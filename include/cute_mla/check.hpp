@@ -249,10 +249,18 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
                   "k_cache: num_heads_kv (dim 2) must be >= 1 and divide num_heads_q = %d, "
                   "got %d",
                   a.num_heads_q, a.num_heads_kv);
-  if (a.head_dim_qk != MlaShape::kHeadDimQK)
+  const bool split_rope = a.q_rope != nullptr || a.k_rope != nullptr;
+  if (split_rope && (a.q_rope == nullptr || a.k_rope == nullptr))
+    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: null pointer (q_rope and k_rope come together)",
+                  a.q_rope == nullptr ? "q_rope" : "k_rope");
+  if (!split_rope && a.head_dim_qk != MlaShape::kHeadDimQK)
     CUTE_MLA_FAIL(kErrorInvalidValue,
                   "q: head dim (dim 3) must be %d (512 latent + 64 rope), got %d",
                   MlaShape::kHeadDimQK, a.head_dim_qk);
+  if (split_rope && a.head_dim_qk != MlaShape::kHeadDimV)
+    CUTE_MLA_FAIL(kErrorInvalidValue,
+                  "q_nope: head dim (dim 3) must be %d when the rope part is separate, got %d",
+                  MlaShape::kHeadDimV, a.head_dim_qk);
   if (a.head_dim_v != MlaShape::kHeadDimV)
     CUTE_MLA_FAIL(kErrorInvalidValue, "head_dim_v: must be %d, got %d", MlaShape::kHeadDimV,
                   a.head_dim_v);
@@ -292,6 +300,14 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
       CUTE_MLA_FAIL(kErrorInvalidValue, "%s: data pointer must be %lld-byte aligned",
                     p.name, static_cast<long long>(p.align));
   }
+  if (split_rope) {
+    const Ptr rope[] = {{"q_rope", a.q_rope, Limits::kStrideAlignBytes},
+                        {"k_rope", a.k_rope, Limits::kStrideAlignBytes}};
+    for (Ptr const& p : rope)
+      if (!aligned(p.p, p.align))
+        CUTE_MLA_FAIL(kErrorInvalidValue, "%s: data pointer must be %lld-byte aligned",
+                      p.name, static_cast<long long>(p.align));
+  }
   if (a.lse != nullptr && !aligned(a.lse, 4))
     CUTE_MLA_FAIL(kErrorInvalidValue, "lse: data pointer must be 4-byte aligned");
 
@@ -303,6 +319,14 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
   CUTE_MLA_TRY(expect_stride_multiple("k_cache", "head", a.k_head_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("k_cache", "row", a.k_row_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("k_cache", "page", a.k_page_stride, eb));
+  if (split_rope) {
+    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "head", a.q_rope_head_stride, eb));
+    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "seq", a.q_rope_seq_stride, eb));
+    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "batch", a.q_rope_batch_stride, eb));
+    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "head", a.k_rope_head_stride, eb));
+    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "row", a.k_rope_row_stride, eb));
+    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "page", a.k_rope_page_stride, eb));
+  }
   CUTE_MLA_TRY(expect_stride_multiple("out", "head", a.out_head_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("out", "seq", a.out_seq_stride, eb));
   CUTE_MLA_TRY(expect_stride_multiple("out", "batch", a.out_batch_stride, eb));

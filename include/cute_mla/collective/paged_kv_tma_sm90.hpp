@@ -81,7 +81,6 @@ template <class Traits>
 struct PagedKvTmaSm90 {
   using Element = typename Traits::Element;
   static constexpr int kBoxCols = Traits::kBoxCols;
-  static constexpr int kBoxes = Traits::kBoxes;
   static constexpr int kBoxElems = Traits::kBlockN * kBoxCols;  // one 64 x 64 box
   static constexpr uint64_t kEvictFirst = uint64_t(cute::TMA::CacheHintSm90::EVICT_FIRST);
   static constexpr uint64_t kEvictLast = uint64_t(cute::TMA::CacheHintSm90::EVICT_LAST);
@@ -91,24 +90,40 @@ struct PagedKvTmaSm90 {
                                                      : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   }
 
-  // k_cache as (576, page rows, h_kv, pages); one box = 64 columns of one page.
-  static CheckResult make_kv_map(DecodeArguments const& a, CUtensorMap* map) {
+  // A paged cache operand as (cols, page rows, h_kv, pages); one box = 64
+  // columns of one page. The latent map covers 512 columns of k_cache, the
+  // RoPE map 64 columns wherever they live (k_cache + 512 or k_rope).
+  static CheckResult make_page_map(const char* name, DecodeArguments const& a, const void* base,
+                                   int32_t cols, int64_t row_stride, int64_t head_stride,
+                                   int64_t page_stride, CUtensorMap* map) {
     const uint64_t eb = sizeof(Element);
-    const uint64_t dims[4] = {uint64_t(a.head_dim_qk), uint64_t(a.page_size),
-                              uint64_t(a.num_heads_kv), uint64_t(a.num_pages)};
-    const uint64_t strides[3] = {uint64_t(a.k_row_stride) * eb, uint64_t(a.k_head_stride) * eb,
-                                 uint64_t(a.k_page_stride) * eb};
+    const uint64_t dims[4] = {uint64_t(cols), uint64_t(a.page_size), uint64_t(a.num_heads_kv),
+                              uint64_t(a.num_pages)};
+    const uint64_t strides[3] = {uint64_t(row_stride) * eb, uint64_t(head_stride) * eb,
+                                 uint64_t(page_stride) * eb};
     const uint32_t box[4] = {uint32_t(kBoxCols), uint32_t(Traits::kBlockN), 1u, 1u};
-    return detail::encode_16bit("k_cache", map, 4, a.k_cache, dims, strides, box, dtype());
+    return detail::encode_16bit(name, map, 4, base, dims, strides, box, dtype());
   }
 
-  // q as (576, h_q/h_kv, h_kv, s_q, b); one box = 64 columns of a query tile:
-  // (heads_pad heads x 64/heads_pad tokens) or 64 heads of one token.
+  static CheckResult make_kv_maps(DecodeArguments const& a, CUtensorMap* latent,
+                                  CUtensorMap* rope) {
+    CheckResult r = make_page_map("k_cache", a, a.k_cache, Traits::kHeadDimV, a.k_row_stride,
+                                  a.k_head_stride, a.k_page_stride, latent);
+    if (!r.ok()) return r;
+    const RopeOperands ro = rope_operands(a, sizeof(Element));
+    return make_page_map(a.k_rope != nullptr ? "k_rope" : "k_cache", a, ro.k,
+                         Traits::kHeadDimRope, ro.k_row_stride, ro.k_head_stride,
+                         ro.k_page_stride, rope);
+  }
+
+  // q's 512 latent columns as (512, h_q/h_kv, h_kv, s_q, b); one box = 64
+  // columns of a query tile: (heads_pad heads x 64/heads_pad tokens) or 64
+  // heads of one token. Q's RoPE columns are read into registers instead.
   static CheckResult make_q_map(DecodeArguments const& a, int32_t heads_pad, CUtensorMap* map) {
     const uint64_t eb = sizeof(Element);
     const int32_t hpk = a.num_heads_q / a.num_heads_kv;
-    const uint64_t dims[5] = {uint64_t(a.head_dim_qk), uint64_t(hpk), uint64_t(a.num_heads_kv),
-                              uint64_t(a.seqlen_q), uint64_t(a.batch)};
+    const uint64_t dims[5] = {uint64_t(Traits::kHeadDimV), uint64_t(hpk),
+                              uint64_t(a.num_heads_kv), uint64_t(a.seqlen_q), uint64_t(a.batch)};
     const uint64_t strides[4] = {uint64_t(a.q_head_stride) * eb,
                                  uint64_t(a.q_head_stride) * hpk * eb,
                                  uint64_t(a.q_seq_stride) * eb, uint64_t(a.q_batch_stride) * eb};
@@ -119,16 +134,23 @@ struct PagedKvTmaSm90 {
   }
 
 #if defined(__CUDACC__)
-  // The nine boxes of one page (kv head `kv_head`, pool page `page`).
-  CUTE_DEVICE static void load_page(CUtensorMap const& map, uint64_t* bar, Element* smem,
-                                    int32_t kv_head, int32_t page) {
+  // One refill group of a KV stage (Traits::Group) of page `page`.
+  CUTE_DEVICE static void load_group(CUtensorMap const& latent, CUtensorMap const& rope,
+                                     int group, uint64_t* bar, Element* stage, int32_t kv_head,
+                                     int32_t page) {
+    if (group == Traits::kGroupRope) {
+      cute::SM90_TMA_LOAD_4D::copy(&rope, bar, kEvictFirst,
+                                   stage + Traits::kLatentBoxes * kBoxElems, 0, 0, kv_head, page);
+      return;
+    }
+    const int first = (group - Traits::kGroupLeft) * Traits::kBoxesPerHalf;
 #pragma unroll
-    for (int c = 0; c < kBoxes; ++c)
-      cute::SM90_TMA_LOAD_4D::copy(&map, bar, kEvictFirst, smem + c * kBoxElems, c * kBoxCols, 0,
-                                   kv_head, page);
+    for (int c = first; c < first + Traits::kBoxesPerHalf; ++c)
+      cute::SM90_TMA_LOAD_4D::copy(&latent, bar, kEvictFirst, stage + c * kBoxElems,
+                                   c * kBoxCols, 0, kv_head, page);
   }
 
-  // The nine boxes of query tile `m_tile` of (request, kv head).
+  // The eight latent boxes of query tile `m_tile` of (request, kv head).
   CUTE_DEVICE static void load_q(CUtensorMap const& map, uint64_t* bar, Element* smem,
                                  int32_t heads_pad_log2, int32_t m_tile, int32_t kv_head,
                                  int32_t req) {
@@ -136,7 +158,7 @@ struct PagedKvTmaSm90 {
     const int32_t head0 = first_row & ((1 << heads_pad_log2) - 1);
     const int32_t seq0 = first_row >> heads_pad_log2;
 #pragma unroll
-    for (int c = 0; c < kBoxes; ++c)
+    for (int c = 0; c < Traits::kLatentBoxes; ++c)
       cute::SM90_TMA_LOAD_5D::copy(&map, bar, kEvictLast, smem + c * kBoxElems, c * kBoxCols,
                                    head0, kv_head, seq0, req);
   }

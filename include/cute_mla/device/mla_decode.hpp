@@ -77,8 +77,13 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   p->heads_pad_log2 = kernel::heads_pad_log2(hpk);
   CheckResult r = Loads::make_q_map(a, 1 << p->heads_pad_log2, &p->tma_q);
   if (!r.ok()) return r;
-  r = Loads::make_kv_map(a, &p->tma_kv);
+  r = Loads::make_kv_maps(a, &p->tma_kv, &p->tma_kv_rope);
   if (!r.ok()) return r;
+  const RopeOperands ro = rope_operands(a, sizeof(Element));
+  p->q_rope = ro.q;
+  p->q_rope_batch_stride = ro.q_batch_stride;
+  p->q_rope_seq_stride = ro.q_seq_stride;
+  p->q_rope_head_stride = ro.q_head_stride;
   p->batch = a.batch;
   p->seqlen_q = a.seqlen_q;
   p->heads_per_kv = hpk;

@@ -56,11 +56,15 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
 
   if (threadIdx.x == 0) {
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
-    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
+    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kConsumerThreads);
     CUTE_UNROLL
     for (int s = 0; s < Traits::kStages; ++s) {
-      cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s], 1);
-      cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerThreads);
+      CUTE_UNROLL
+      for (int g = 0; g < Traits::kGroups; ++g) {
+        cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s][g], 1);
+        // Each group has one last reader: a whole warpgroup.
+        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][g], Traits::kWarpgroupThreads);
+      }
     }
     cutlass::arch::fence_barrier_init();
   }
@@ -74,6 +78,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     if (warp == Traits::kProducerWarp && cute::elect_one_sync()) {
       cute::prefetch_tma_descriptor(&params.tma_q);
       cute::prefetch_tma_descriptor(&params.tma_kv);
+      cute::prefetch_tma_descriptor(&params.tma_kv_rope);
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);
     }
   } else {
