@@ -116,51 +116,65 @@ struct PagedKvTmaSm90 {
                          ro.k_page_stride, rope);
   }
 
-  // q's 512 latent columns as (512, h_q/h_kv, h_kv, s_q, b); one box = 64
-  // columns of a query tile: (heads_pad heads x 64/heads_pad tokens) or 64
-  // heads of one token. Q's RoPE columns are read into registers instead.
-  static CheckResult make_q_map(DecodeArguments const& a, int32_t heads_pad, CUtensorMap* map) {
+  // A query operand as (cols, h_q/h_kv, h_kv, s_q, b); one box = 64 columns
+  // of a query tile: (heads_pad heads x 64/heads_pad tokens) or 64 heads of
+  // one token. The latent map covers q's 512 columns, the RoPE map 64
+  // columns wherever they live (q + 512 or q_rope).
+  static CheckResult make_query_map(const char* name, DecodeArguments const& a,
+                                    const void* base, int32_t cols, int64_t head_stride,
+                                    int64_t seq_stride, int64_t batch_stride, int32_t heads_pad,
+                                    CUtensorMap* map) {
     const uint64_t eb = sizeof(Element);
     const int32_t hpk = a.num_heads_q / a.num_heads_kv;
-    const uint64_t dims[5] = {uint64_t(Traits::kHeadDimV), uint64_t(hpk),
-                              uint64_t(a.num_heads_kv), uint64_t(a.seqlen_q), uint64_t(a.batch)};
-    const uint64_t strides[4] = {uint64_t(a.q_head_stride) * eb,
-                                 uint64_t(a.q_head_stride) * hpk * eb,
-                                 uint64_t(a.q_seq_stride) * eb, uint64_t(a.q_batch_stride) * eb};
+    const uint64_t dims[5] = {uint64_t(cols), uint64_t(hpk), uint64_t(a.num_heads_kv),
+                              uint64_t(a.seqlen_q), uint64_t(a.batch)};
+    const uint64_t strides[4] = {uint64_t(head_stride) * eb, uint64_t(head_stride) * hpk * eb,
+                                 uint64_t(seq_stride) * eb, uint64_t(batch_stride) * eb};
     const int32_t box_heads = heads_pad < Traits::kBlockM ? heads_pad : Traits::kBlockM;
     const uint32_t box[5] = {uint32_t(kBoxCols), uint32_t(box_heads), 1u,
                              uint32_t(Traits::kBlockM / box_heads), 1u};
-    return detail::encode_16bit("q", map, 5, a.q, dims, strides, box, dtype());
+    return detail::encode_16bit(name, map, 5, base, dims, strides, box, dtype());
+  }
+
+  static CheckResult make_q_maps(DecodeArguments const& a, int32_t heads_pad,
+                                 CUtensorMap* latent, CUtensorMap* rope) {
+    CheckResult r = make_query_map("q", a, a.q, Traits::kHeadDimV, a.q_head_stride,
+                                   a.q_seq_stride, a.q_batch_stride, heads_pad, latent);
+    if (!r.ok()) return r;
+    const RopeOperands ro = rope_operands(a, sizeof(Element));
+    return make_query_map(a.q_rope != nullptr ? "q_rope" : "q", a, ro.q, Traits::kHeadDimRope,
+                          ro.q_head_stride, ro.q_seq_stride, ro.q_batch_stride, heads_pad, rope);
   }
 
 #if defined(__CUDACC__)
-  // One refill group of a KV stage (Traits::Group) of page `page`.
-  CUTE_DEVICE static void load_group(CUtensorMap const& latent, CUtensorMap const& rope,
-                                     int group, uint64_t* bar, Element* stage, int32_t kv_head,
-                                     int32_t page) {
-    if (group == Traits::kGroupRope) {
-      cute::SM90_TMA_LOAD_4D::copy(&rope, bar, kEvictFirst,
-                                   stage + Traits::kLatentBoxes * kBoxElems, 0, 0, kv_head, page);
-      return;
-    }
-    const int first = (group - Traits::kGroupLeft) * Traits::kBoxesPerHalf;
+  // The nine boxes of one page (kv head `kv_head`, pool page `page`): eight
+  // latent boxes, then the RoPE box.
+  CUTE_DEVICE static void load_page(CUtensorMap const& latent, CUtensorMap const& rope,
+                                    uint64_t* bar, Element* smem, int32_t kv_head,
+                                    int32_t page) {
 #pragma unroll
-    for (int c = first; c < first + Traits::kBoxesPerHalf; ++c)
-      cute::SM90_TMA_LOAD_4D::copy(&latent, bar, kEvictFirst, stage + c * kBoxElems,
+    for (int c = 0; c < Traits::kLatentBoxes; ++c)
+      cute::SM90_TMA_LOAD_4D::copy(&latent, bar, kEvictFirst, smem + c * kBoxElems,
                                    c * kBoxCols, 0, kv_head, page);
+    cute::SM90_TMA_LOAD_4D::copy(&rope, bar, kEvictFirst,
+                                 smem + Traits::kLatentBoxes * kBoxElems, 0, 0, kv_head, page);
   }
 
-  // The eight latent boxes of query tile `m_tile` of (request, kv head).
-  CUTE_DEVICE static void load_q(CUtensorMap const& map, uint64_t* bar, Element* smem,
-                                 int32_t heads_pad_log2, int32_t m_tile, int32_t kv_head,
-                                 int32_t req) {
+  // The nine boxes of query tile `m_tile` of (request, kv head), laid out
+  // as a page's.
+  CUTE_DEVICE static void load_q(CUtensorMap const& latent, CUtensorMap const& rope,
+                                 uint64_t* bar, Element* smem, int32_t heads_pad_log2,
+                                 int32_t m_tile, int32_t kv_head, int32_t req) {
     const int32_t first_row = m_tile * Traits::kBlockM;  // in R = s * heads_pad + h
     const int32_t head0 = first_row & ((1 << heads_pad_log2) - 1);
     const int32_t seq0 = first_row >> heads_pad_log2;
 #pragma unroll
     for (int c = 0; c < Traits::kLatentBoxes; ++c)
-      cute::SM90_TMA_LOAD_5D::copy(&map, bar, kEvictLast, smem + c * kBoxElems, c * kBoxCols,
-                                   head0, kv_head, seq0, req);
+      cute::SM90_TMA_LOAD_5D::copy(&latent, bar, kEvictLast, smem + c * kBoxElems,
+                                   c * kBoxCols, head0, kv_head, seq0, req);
+    cute::SM90_TMA_LOAD_5D::copy(&rope, bar, kEvictLast,
+                                 smem + Traits::kLatentBoxes * kBoxElems, 0, head0, kv_head,
+                                 seq0, req);
   }
 #endif
 };

@@ -1,9 +1,8 @@
 // The producer warp of the decode kernel: one elected lane walks the CTA's
-// scheduler part and keeps the copy engine busy: Q's latent columns once per
-// request, then every page of the piece into a ring of kStages stages. A
-// stage is refilled group by group (RoPE box, left V half, right V half) as
-// soon as that group's readers released it, so the next page streams in
-// while the current one is still in use.
+// scheduler part and keeps the copy engine busy: Q once per request, then
+// every page of the piece into a ring of kStages stages. It waits on the
+// consumers' "empty" barriers and signals "full" barriers by transaction
+// bytes; it never touches registers of the consumers.
 #pragma once
 
 #include <cutlass/arch/barrier.h>
@@ -32,8 +31,8 @@ struct ProducerSm90 {
       if (pc.begin_block == pc.end_block) continue;  // nothing to read
 
       if (q_loads > 0) Barrier::wait(&ss.q_empty, (q_loads - 1) & 1);
-      Barrier::arrive_and_expect_tx(&ss.q_full, Traits::kQBytes);
-      Loads::load_q(params.tma_q, &ss.q_full, ss.q, params.heads_pad_log2, m_tile, kv_head, req);
+      Barrier::arrive_and_expect_tx(&ss.q_full, Traits::kTileBytes);
+      Loads::load_q(params.tma_q, params.tma_q_rope, &ss.q_full, ss.q, params.heads_pad_log2, m_tile, kv_head, req);
       ++q_loads;
 
       const int32_t* pages = params.block_table + req * params.block_table_stride;
@@ -43,13 +42,9 @@ struct ProducerSm90 {
         const int32_t next_page = blk + 1 < pc.end_block ? pages[blk + 1] : 0;
         const int32_t stage = kv_loads % Traits::kStages;
         const int32_t round = kv_loads / Traits::kStages;
-        CUTE_UNROLL
-        for (int g = 0; g < Traits::kGroups; ++g) {
-          if (round > 0) Barrier::wait(&ss.kv_empty[stage][g], (round - 1) & 1);
-          Barrier::arrive_and_expect_tx(&ss.kv_full[stage][g], Traits::group_bytes(g));
-          Loads::load_group(params.tma_kv, params.tma_kv_rope, g, &ss.kv_full[stage][g],
-                            ss.kv[stage], kv_head, page);
-        }
+        if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
+        Barrier::arrive_and_expect_tx(&ss.kv_full[stage], Traits::kTileBytes);
+        Loads::load_page(params.tma_kv, params.tma_kv_rope, &ss.kv_full[stage], ss.kv[stage], kv_head, page);
         ++kv_loads;
         page = next_page;
       }

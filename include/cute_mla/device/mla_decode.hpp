@@ -75,15 +75,10 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   using Loads = collective::PagedKvTmaSm90<Traits>;
   const int32_t hpk = a.num_heads_q / a.num_heads_kv;
   p->heads_pad_log2 = kernel::heads_pad_log2(hpk);
-  CheckResult r = Loads::make_q_map(a, 1 << p->heads_pad_log2, &p->tma_q);
+  CheckResult r = Loads::make_q_maps(a, 1 << p->heads_pad_log2, &p->tma_q, &p->tma_q_rope);
   if (!r.ok()) return r;
   r = Loads::make_kv_maps(a, &p->tma_kv, &p->tma_kv_rope);
   if (!r.ok()) return r;
-  const RopeOperands ro = rope_operands(a, sizeof(Element));
-  p->q_rope = ro.q;
-  p->q_rope_batch_stride = ro.q_batch_stride;
-  p->q_rope_seq_stride = ro.q_seq_stride;
-  p->q_rope_head_stride = ro.q_head_stride;
   p->batch = a.batch;
   p->seqlen_q = a.seqlen_q;
   p->heads_per_kv = hpk;

@@ -56,15 +56,11 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
 
   if (threadIdx.x == 0) {
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
-    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kConsumerThreads);
+    cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
     CUTE_UNROLL
     for (int s = 0; s < Traits::kStages; ++s) {
-      CUTE_UNROLL
-      for (int g = 0; g < Traits::kGroups; ++g) {
-        cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s][g], 1);
-        // Each group has one last reader: a whole warpgroup.
-        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][g], Traits::kWarpgroupThreads);
-      }
+      cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s], 1);
+      cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerThreads);
     }
     cutlass::arch::fence_barrier_init();
   }
@@ -77,6 +73,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
     if (warp == Traits::kProducerWarp && cute::elect_one_sync()) {
       cute::prefetch_tma_descriptor(&params.tma_q);
+      cute::prefetch_tma_descriptor(&params.tma_q_rope);
       cute::prefetch_tma_descriptor(&params.tma_kv);
       cute::prefetch_tma_descriptor(&params.tma_kv_rope);
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);

@@ -13,13 +13,13 @@
 namespace cute_mla::kernel {
 
 struct DecodeParamsSm90 {
-  CUtensorMap tma_q;        // q's latent part as (512, h_q/h_kv, h_kv, s_q, b);
-                            // box (64, box_heads, 1, box_seqs, 1)
-  CUtensorMap tma_kv;       // the cache's latent part as (512, page, h_kv, pages); box 64 x 64
-  CUtensorMap tma_kv_rope;  // the cache's RoPE part as (64, page, h_kv, pages); box 64 x 64
-
-  const void* q_rope;       // (b, s_q, h_q, 64): read into registers once per request
-  int64_t q_rope_batch_stride, q_rope_seq_stride, q_rope_head_stride;
+  // Each operand in two maps, its 512 latent columns and its 64 RoPE
+  // columns, so the RoPE part may live in a tensor of its own; box 64 x 64.
+  CUtensorMap tma_q;        // q as (512, h_q/h_kv, h_kv, s_q, b); box (64, box_heads, 1,
+                            // box_seqs, 1)
+  CUtensorMap tma_q_rope;   // the same, 64 RoPE columns
+  CUtensorMap tma_kv;       // the cache as (512, page, h_kv, pages)
+  CUtensorMap tma_kv_rope;  // the same, 64 RoPE columns
 
   int32_t batch;
   int32_t seqlen_q;
