@@ -65,7 +65,7 @@ def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, nu
     C = _native.module()
     if (out is None or lse is None) and q.dim() == 4:
         b, s_q, h_q, _ = q.shape
-        if out is None:
+        if out is None and head_dim_v == 512:  # else left out: _C names head_dim_v
             out = q.new_empty((b, s_q, h_q, head_dim_v))
         if lse is None:
             lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
