@@ -7,10 +7,9 @@ compiled model sees opaque ops with known output shapes; eager calls skip the di
 microseconds) and go straight to ``_launch``. The real kernels are ``_launch``'s: the same
 validation and launch as eager.
 
-Only ``torch.library.custom_op`` / ``register_fake`` (torch >= 2.4) are used.
+Only ``torch.library.custom_op`` / ``register_fake`` (torch >= 2.4) are used, and no
+``from __future__ import annotations``: torch 2.4 infers the op schemas from real annotations.
 """
-
-from __future__ import annotations
 
 from typing import Optional, Tuple
 
