@@ -10,7 +10,9 @@ What is measured, per grid point and decode path (docs/PERFORMANCE.md, "Timing")
                after a --flush-mib L2 flush, CUDA events around the replay only, median of
                --graph-replays. This is the headline "whole op" figure (the FA3 comparison's method).
   eager us     CUDA events around the Python call, started on an idle GPU (host time included).
-  host us      host wall time per eager call: many back-to-back calls without sync, / count.
+  host us      host wall time per eager call: many back-to-back calls without sync, / count
+               (out/lse allocated by the call, as FlashMLA's figure); host out us: the same with
+               out=/lse= given (cute_mla only).
   metadata us  GPU span of get_mla_metadata (CUPTI), once per decode step in real use.
 Derived: TFLOP/s and GB/s by PERFORMANCE.md's formulas with the mean of the actual lengths, ratios
 to the copy and matmul ceilings measured at the start of this same run, FlashMLA's and FA3-MLA's
@@ -24,7 +26,9 @@ page 64, lengths max(N(L, L/2), s_q), shuffled block table, NaN past each length
 quick points. --dtype both adds FP16 at the few points FlashMLA measured in FP16. The full grid
 takes several minutes; on a lent GPU with a 10-minute limit, split it with the axis options.
 --quick: b in {1,128}, s_q=1, h_q in {16,128}, L in {4096,16384}, plus b=128 s_q=2 h_q=128
-L=16384 causal (9 points).
+L=16384 causal (9 points). --serving: the 7 points of FlashMLA's host-overhead and graph run
+(docs/reference/flashmla-h100.md, run 3; b = 1, 8, 128); the summary then lists host us per call
+and graph replay us next to FlashMLA's figures there.
 
 A path that cannot run a point is recorded, never dropped: "unavailable" (e.g. the kernel raises
 NotImplementedError), "skipped" (the reference's float32 gather over --ref-budget-gib), "oom",
@@ -63,6 +67,8 @@ FP16_POINTS = {
     (128, 1, 128, 4096), (128, 1, 128, 16384), (128, 2, 128, 8192), (128, 2, 128, 16384),
     (128, 1, 16, 16384), (128, 1, 64, 8192), (32, 2, 128, 8192),
 }
+#: --serving: the points of FlashMLA's host-overhead and graph run (flashmla-h100.md, run 3), b = 1, 8, 128.
+SERVING_POINTS = [(k[1], k[2], k[3], k[4]) for k in peers_h100.FLASHMLA_RUN3 if k[0] == "bf16"]
 #: --quick: both ends of batch and heads at two lengths, plus the compute-bound point.
 QUICK_POINTS = [(b, 1, h, L) for b in (1, 128) for h in (16, 128) for L in (4096, 16384)] + [(128, 2, 128, 16384)]
 
@@ -116,8 +122,9 @@ def _with_dtypes(shapes: list[tuple[int, int, int, int]], dtype: str) -> list[Po
 def select_points(args: argparse.Namespace) -> list[Point]:
     """The points of this run, in the order they are measured."""
     axes = {"b": args.b, "s_q": args.s_q, "h_q": args.h_q, "seqlen": args.seqlen}
-    if args.quick:
-        shapes = [s for s in QUICK_POINTS
+    if args.quick or args.serving:
+        preset = QUICK_POINTS if args.quick else SERVING_POINTS
+        shapes = [s for s in preset
                   if all(vals is None or s[i] in vals for i, vals in enumerate(axes.values()))]
     else:
         shapes = [(b, s_q, h_q, L)
@@ -159,6 +166,7 @@ class OpHandles:
     unavailable: str | None = None  # why op is None (e.g. NotImplementedError): metadata only
     has_decode_kernel: bool = True  # False: no kernel is expected to match --decode-kernel
     whole_op_fallback: str = "span"  # whole-op figure where there is no graph: "span" or "eager"
+    op_into_buffers: Callable[[], object] | None = None  # op with out=/lse= given (host time only)
 
 
 class CuteMlaPath:
@@ -198,7 +206,15 @@ class CuteMlaPath:
         except NotImplementedError as exc:
             return OpHandles(op=None, metadata=metadata, graph_note=None, output=None, unavailable=_describe(exc))
         torch.cuda.synchronize()
-        return OpHandles(op=op, metadata=metadata, graph_note=None, output=output)
+        out, lse = torch.empty_like(output[0]), torch.empty_like(output[1])
+
+        def op_into_buffers():
+            return lib.flash_mla_with_kvcache(
+                inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens, HEAD_DIM_V, sched, num_splits,
+                softmax_scale=inp.softmax_scale, causal=inp.causal, out=out, lse=lse,
+            )
+
+        return OpHandles(op=op, metadata=metadata, graph_note=None, output=output, op_into_buffers=op_into_buffers)
 
 
 class ReferencePath:
@@ -341,6 +357,9 @@ def _time_calls(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv, stats:
     eager = stats["eager_us"].median if stats.get("eager_us") else 1.0
     calls = max(3, min(_scaled(cfg.host_calls, scale, 3), int(0.25e6 / max(eager, 1.0))))
     stats["host_us"] = _guard("host", lambda: t.time_host(handles.op, calls=calls), notes, env)
+    if handles.op_into_buffers is not None:
+        stats["host_out_us"] = _guard("host (out=, lse=)", lambda: t.time_host(handles.op_into_buffers, calls=calls),
+                                      notes, env)
 
 
 def measure(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv) -> tuple[dict, dict, list[str]]:
@@ -695,6 +714,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--grid", action="store_true", help="the full PERFORMANCE.md grid (default)")
     which.add_argument("--quick", action="store_true", help="9 points: a smoke run of every method")
+    which.add_argument("--serving", action="store_true",
+                       help="FlashMLA's run-3 points (b = 1, 8, 128): host time per call and graph replay next to its figures")
     p.add_argument("--b", type=_int_list, help="batch sizes, e.g. 1,128")
     p.add_argument("--s-q", type=_int_list, help="query tokens per request (s_q > 1 is causal)")
     p.add_argument("--h-q", type=_int_list, help="query heads")

@@ -333,6 +333,7 @@ def peer_figures(key: Key) -> dict:
         "flashmla_combine_us": kern.get("combine_us"),
         "flashmla_span_us": run2.get("span_us"),
         "flashmla_host_cpu_us": run3.get("host_cpu_us"),
+        "flashmla_run3_graph_us": run3.get("graph_replay_us"),
         "flashmla_graph_us": graph.get("flashmla_us"),
         "flashmla_graph_tflops": graph.get("flashmla_tflops"),
         "fa3_graph_us": graph.get("fa3_us"),

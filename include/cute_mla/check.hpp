@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "cute_mla/arguments.hpp"
 #include "cute_mla/mla_shape.hpp"
@@ -677,6 +678,30 @@ inline CheckResult check_seqlen_values(const int32_t* seqlens, int64_t batch,
                     static_cast<long long>(max_pages_per_seq),
                     static_cast<long long>(page_size));
   }
+  return CheckResult::success();
+}
+
+// ---------------------------------------------------------------------------
+// A caller-owned decode workspace (the split partials): a contiguous uint8
+// cuda tensor on q's device of at least `need` bytes
+// (decode_workspace_size), 256-byte aligned like WorkspaceLayout's offsets.
+inline CheckResult check_workspace_tensor(TensorDesc const& w, int32_t device_id,
+                                          int64_t need) {
+  using namespace detail;
+  if (!w.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "workspace: is required (%lld bytes)",
+                                static_cast<long long>(need));
+  CUTE_MLA_TRY(expect_device("workspace", w, DeviceKind::kCUDA, device_id));
+  if (w.dtype != DataType::kOther || std::strcmp(w.dtype_text, "uint8") != 0)
+    CUTE_MLA_FAIL(kErrorInvalidType, "workspace: expected dtype uint8, got %s", type_text(w));
+  CUTE_MLA_TRY(expect_contiguous("workspace", w));
+  int64_t bytes = 1;
+  for (int i = 0; i < w.ndim; ++i) bytes *= w.shape[i];
+  if (!aligned(w.data, WorkspaceLayout::kAlign))
+    CUTE_MLA_FAIL(kErrorInvalidValue, "workspace: data pointer must be %lld-byte aligned",
+                  static_cast<long long>(WorkspaceLayout::kAlign));
+  if (bytes < need)
+    CUTE_MLA_FAIL(kErrorInvalidValue, "workspace: %lld bytes given, %lld needed",
+                  static_cast<long long>(bytes), static_cast<long long>(need));
   return CheckResult::success();
 }
 

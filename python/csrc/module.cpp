@@ -1,7 +1,12 @@
-// cute_mla._C: DLPack arrays in, the flat arguments struct and the host API
-// of cute_mla::kernels underneath. No logic of its own: check.hpp validates,
+// cute_mla._C: tensors in, the flat arguments struct and the host API of
+// cute_mla::kernels underneath. No logic of its own: check.hpp validates,
 // the library runs, and a failed status becomes the matching Python
 // exception with check.hpp's message (which names the argument).
+//
+// Tensors arrive two ways: as DLPack arrays (any framework), or as torch.Tensor
+// objects read attribute by attribute (torch_desc.hpp) by the *_torch entry
+// points, which validate and launch in one call: the eager path of the torch
+// wrapper, where a DLPack export per tensor was most of the host time.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -19,6 +24,7 @@
 #include "cute_mla/check.hpp"
 #include "cute_mla/scheduler.hpp"
 #include "tensor_desc.hpp"
+#include "torch_desc.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -81,6 +87,12 @@ nb::dict scheduler_config(int num_sms, int num_heads_k, int num_q_tokens_per_hea
   return d;
 }
 
+int64_t workspace_bytes(int64_t batch, int64_t num_sm_parts, int64_t num_heads_kv,
+                        int64_t rows) {
+  return WorkspaceLayout::make(batch, num_sm_parts, num_heads_kv, rows, MlaShape::kHeadDimV)
+      .bytes;
+}
+
 int num_sm_parts(int num_sms, int num_heads_k, int num_q_tokens_per_head_k) {
   return default_scheduler_config(num_sms, num_heads_k, num_q_tokens_per_head_k).num_parts;
 }
@@ -93,12 +105,13 @@ void check_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_
   raise_if_failed(check_metadata_tensors(t));
 }
 
-void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k,
-                   Array sched_meta, Array num_splits, uintptr_t stream) {
+void plan_metadata_tensors(TensorDesc const& cache_seqlens, int64_t num_q_tokens_per_head_k,
+                           int64_t num_heads_k, TensorDesc const& sched_meta,
+                           TensorDesc const& num_splits, uintptr_t stream) {
   MetadataTensors t;
-  t.cache_seqlens = describe(cache_seqlens);
-  t.sched_meta = describe(sched_meta);
-  t.num_splits = describe(num_splits);
+  t.cache_seqlens = cache_seqlens;
+  t.sched_meta = sched_meta;
+  t.num_splits = num_splits;
   t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
   t.num_heads_k = num_heads_k;
   if (!t.sched_meta.defined || !t.num_splits.defined)
@@ -109,7 +122,7 @@ void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t
   MetadataArguments a;
   a.batch = int32_t(t.cache_seqlens.shape[0]);
   a.cache_seqlens = static_cast<const int32_t*>(t.cache_seqlens.data);
-  a.config = metadata_config(num_q_tokens_per_head_k, num_heads_k, t.sched_meta.shape[0]);
+  a.config = metadata_config(t.num_q_tokens_per_head_k, t.num_heads_k, t.sched_meta.shape[0]);
   a.sched_meta = static_cast<SchedMeta*>(t.sched_meta.data);
   a.num_splits = static_cast<int32_t*>(t.num_splits.data);
 
@@ -127,6 +140,12 @@ void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t
   raise_if_failed(r);
 }
 
+void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k,
+                   Array sched_meta, Array num_splits, uintptr_t stream) {
+  plan_metadata_tensors(describe(cache_seqlens), num_q_tokens_per_head_k, num_heads_k,
+                        describe(sched_meta), describe(num_splits), stream);
+}
+
 void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
   TensorDesc t = describe(cache_seqlens);
   raise_if_failed(detail::expect_dtype("cache_seqlens", t, DataType::kInt32));
@@ -138,20 +157,22 @@ void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
                                       max_pages_per_seq, MlaShape::kPageSize));
 }
 
-DecodeTensors decode_tensors(Array q, Array k_cache, Array block_table, Array cache_seqlens,
-                             int64_t head_dim_v, OptArray const& sched_meta,
-                             OptArray const& num_splits,
-                             double softmax_scale, bool causal, OptArray const& out,
-                             OptArray const& lse) {
+// The decode inputs, in the order of the Python signature: q, k_cache,
+// block_table, cache_seqlens, tile_scheduler_metadata, num_splits, out, lse;
+// each entry point reads them its own way (DLPack, description, torch).
+using DecodeDescs = TensorDesc[8];
+
+DecodeTensors decode_tensors(DecodeDescs const& d, int64_t head_dim_v, double softmax_scale,
+                             bool causal) {
   DecodeTensors t;
-  t.q = describe(q);
-  t.k_cache = describe(k_cache);
-  t.block_table = describe(block_table);
-  t.cache_seqlens = describe(cache_seqlens);
-  t.sched_meta = describe(sched_meta);
-  t.num_splits = describe(num_splits);
-  t.out = describe(out);
-  t.lse = describe(lse);
+  t.q = d[0];
+  t.k_cache = d[1];
+  t.block_table = d[2];
+  t.cache_seqlens = d[3];
+  t.sched_meta = d[4];
+  t.num_splits = d[5];
+  t.out = d[6];
+  t.lse = d[7];
   t.head_dim_v = head_dim_v;
   t.softmax_scale = softmax_scale;
   t.causal = causal;
@@ -167,36 +188,46 @@ int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seql
                      int64_t head_dim_v, OptArray sched_meta, OptArray num_splits,
                      double softmax_scale, bool causal, OptArray out, OptArray lse) {
   DecodeArguments a;
-  return checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens,
-                                               head_dim_v, sched_meta, num_splits,
-                                               softmax_scale, causal, out, lse),
-                                &a);
+  DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
+                   describe(cache_seqlens), describe(sched_meta), describe(num_splits),
+                   describe(out),        describe(lse)};
+  return checked_workspace_size(decode_tensors(d, head_dim_v, softmax_scale, causal), &a);
+}
+
+// Validates `t` and launches into the workspace `ws`. With `may_grow`, an
+// absent or too small workspace is not an error: nothing is launched and the
+// bytes needed are returned, for the caller to allocate and call again.
+// Returns 0 once launched.
+int64_t launch_decode(DecodeTensors const& t, TensorDesc const& ws, bool may_grow,
+                      uintptr_t stream) {
+  DecodeArguments a;
+  const int64_t need = checked_workspace_size(t, &a);
+  if (!t.out.defined || !t.lse.defined)
+    raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
+                                       "%s: required by the launch", t.out.defined ? "lse" : "out"));
+  if (may_grow) {
+    int64_t bytes = ws.defined ? 1 : 0;
+    for (int i = 0; i < ws.ndim; ++i) bytes *= ws.shape[i];
+    if (bytes < need) return need;
+  }
+  raise_if_failed(check_workspace_tensor(ws, t.q.device_id, need));
+  CheckResult r;
+  {
+    nb::gil_scoped_release release;
+    r = cute_mla::decode(a, ws.data, need, as_stream(stream));
+  }
+  raise_if_failed(r);
+  return 0;
 }
 
 void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int64_t head_dim_v,
             OptArray sched_meta, OptArray num_splits, double softmax_scale, bool causal, Array out,
             Array lse, OptArray workspace, uintptr_t stream) {
-  DecodeArguments a;
-  checked_workspace_size(decode_tensors(q, k_cache, block_table, cache_seqlens, head_dim_v,
-                                        sched_meta, num_splits, softmax_scale, causal,
-                                        OptArray(out), OptArray(lse)),
-                         &a);
-  void* ws = nullptr;
-  int64_t ws_bytes = 0;
-  if (workspace) {
-    TensorDesc w = describe(*workspace);
-    if (w.device != DeviceKind::kCUDA || !detail::contiguous(w))
-      raise_if_failed(CheckResult::error(Status::kErrorInvalidValue,
-                                         "workspace: expected a contiguous cuda tensor"));
-    ws = w.data;
-    ws_bytes = int64_t(workspace->nbytes());
-  }
-  CheckResult r;
-  {
-    nb::gil_scoped_release release;
-    r = cute_mla::decode(a, ws, ws_bytes, as_stream(stream));
-  }
-  raise_if_failed(r);
+  DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
+                   describe(cache_seqlens), describe(sched_meta), describe(num_splits),
+                   describe(out),        describe(lse)};
+  launch_decode(decode_tensors(d, head_dim_v, softmax_scale, causal), describe(workspace),
+                false, stream);
 }
 
 void combine(Array o_accum, Array lse_accum, Array num_splits, Array out, Array lse,
@@ -258,20 +289,12 @@ int64_t check_decode_described(OptDescription q, OptDescription k_cache,
                                int64_t head_dim_v, OptDescription sched_meta,
                                OptDescription num_splits, double softmax_scale, bool causal,
                                OptDescription out, OptDescription lse) {
-  DecodeTensors t;
-  t.q = from_description(q);
-  t.k_cache = from_description(k_cache);
-  t.block_table = from_description(block_table);
-  t.cache_seqlens = from_description(cache_seqlens);
-  t.sched_meta = from_description(sched_meta);
-  t.num_splits = from_description(num_splits);
-  t.out = from_description(out);
-  t.lse = from_description(lse);
-  t.head_dim_v = head_dim_v;
-  t.softmax_scale = softmax_scale;
-  t.causal = causal;
+  DecodeDescs d = {from_description(q),          from_description(k_cache),
+                   from_description(block_table),   from_description(cache_seqlens),
+                   from_description(sched_meta),    from_description(num_splits),
+                   from_description(out),           from_description(lse)};
   DecodeArguments a;
-  return checked_workspace_size(t, &a);
+  return checked_workspace_size(decode_tensors(d, head_dim_v, softmax_scale, causal), &a);
 }
 
 void check_metadata_described(OptDescription cache_seqlens, int64_t num_q_tokens_per_head_k,
@@ -281,6 +304,26 @@ void check_metadata_described(OptDescription cache_seqlens, int64_t num_q_tokens
   t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
   t.num_heads_k = num_heads_k;
   raise_if_failed(check_metadata_tensors(t));
+}
+
+int64_t decode_torch(nb::handle q, nb::handle k_cache, nb::handle block_table,
+                     nb::handle cache_seqlens, int64_t head_dim_v, nb::handle sched_meta,
+                     nb::handle num_splits, double softmax_scale, bool causal, nb::handle out,
+                     nb::handle lse, nb::handle workspace, bool workspace_may_grow,
+                     uintptr_t stream) {
+  DecodeDescs d = {describe_torch(q),          describe_torch(k_cache),
+                   describe_torch(block_table),   describe_torch(cache_seqlens),
+                   describe_torch(sched_meta),    describe_torch(num_splits),
+                   describe_torch(out),           describe_torch(lse)};
+  return launch_decode(decode_tensors(d, head_dim_v, softmax_scale, causal),
+                       describe_torch(workspace), workspace_may_grow, stream);
+}
+
+void plan_metadata_torch(nb::handle cache_seqlens, int64_t num_q_tokens_per_head_k,
+                         int64_t num_heads_k, nb::handle sched_meta, nb::handle num_splits,
+                         uintptr_t stream) {
+  plan_metadata_tensors(describe_torch(cache_seqlens), num_q_tokens_per_head_k, num_heads_k,
+                        describe_torch(sched_meta), describe_torch(num_splits), stream);
 }
 
 }  // namespace
@@ -296,6 +339,9 @@ NB_MODULE(_C, m) {
   m.def("num_sm_parts", &py::num_sm_parts, "num_sms"_a, "num_heads_k"_a,
         "num_q_tokens_per_head_k"_a,
         "Rows of tile_scheduler_metadata for a GPU with num_sms SMs.");
+  m.def("workspace_bytes", &py::workspace_bytes, "batch"_a, "num_sm_parts"_a,
+        "num_heads_kv"_a, "rows"_a,
+        "Decode workspace (split partials) in bytes; rows = s_q * h_q // h_kv.");
   m.def("scheduler_config", &py::scheduler_config, "num_sms"_a, "num_heads_k"_a,
         "num_q_tokens_per_head_k"_a,
         "The planner's configuration (parts, fixed overhead, minimum part size, page size).");
@@ -322,6 +368,17 @@ NB_MODULE(_C, m) {
         "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(), "softmax_scale"_a,
         "causal"_a, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
         "check_decode on tensor descriptions (tests without a GPU).");
+  m.def("decode_torch", &py::decode_torch, "q"_a.none(), "k_cache"_a.none(),
+        "block_table"_a.none(), "cache_seqlens"_a.none(), "head_dim_v"_a,
+        "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(), "softmax_scale"_a,
+        "causal"_a, "out"_a.none(), "lse"_a.none(), "workspace"_a.none(),
+        "workspace_may_grow"_a, "stream"_a,
+        "Validate and launch one decode step on torch tensors (the eager fast path). Returns "
+        "0 once launched; with workspace_may_grow and a workspace absent or smaller than "
+        "needed, launches nothing and returns the bytes needed.");
+  m.def("plan_metadata_torch", &py::plan_metadata_torch, "cache_seqlens"_a.none(),
+        "num_q_tokens_per_head_k"_a, "num_heads_k"_a, "tile_scheduler_metadata"_a.none(),
+        "num_splits"_a.none(), "stream"_a, "plan_metadata on torch tensors (the eager fast path).");
   m.def("check_metadata_described", &py::check_metadata_described, "cache_seqlens"_a.none(),
         "num_q_tokens_per_head_k"_a, "num_heads_k"_a);
 }

@@ -1,9 +1,10 @@
 """The FlashMLA-compatible API: ``get_mla_metadata`` and ``flash_mla_with_kvcache``.
 
-Thin by design: Python-type checks, defaults, allocation of ``out``/``lse``/workspace and
-the current torch stream live here; every check on shapes, dtypes, devices, strides and
-limits is made once, in C++ (``include/cute_mla/check.hpp``), and surfaces as
-``TypeError``/``ValueError``/``RuntimeError`` naming the argument.
+Thin by design: Python-type checks and defaults live here; every check on shapes, dtypes,
+devices, strides and limits is made once, in C++ (``include/cute_mla/check.hpp``), and surfaces
+as ``TypeError``/``ValueError``/``RuntimeError`` naming the argument. Eager calls go to
+``_launch`` (one native call that validates and launches); while ``torch.compile`` traces, the
+same calls go to the custom ops of ``ops``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Optional, Tuple
 
 import torch
 
-from . import _native
+from . import _launch, _native, ops
+from ._workspace import workspaces
 
 HEAD_DIM_QK = 576
+HEAD_DIM_V = 512
+_DEFAULT_SCALE = HEAD_DIM_QK ** -0.5
 # Planning on the CPU with no GPU in sight assumes an H100 SXM (132 SMs).
 DEFAULT_NUM_SMS = 132
 
-_sm_count_cache: dict = {}
+_is_compiling = torch.compiler.is_compiling
 
 
 def _require_tensor(name: str, x) -> torch.Tensor:
@@ -30,6 +34,8 @@ def _require_tensor(name: str, x) -> torch.Tensor:
 
 
 def _require_int(name: str, x) -> int:
+    if type(x) is int:
+        return x
     if isinstance(x, bool):
         raise TypeError(f"{name}: expected an int, got bool")
     try:
@@ -38,13 +44,12 @@ def _require_int(name: str, x) -> int:
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}") from None
 
 
-def _num_sms(device: torch.device) -> int:
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    n = _sm_count_cache.get(index)
-    if n is None:
-        n = torch.cuda.get_device_properties(index).multi_processor_count
-        _sm_count_cache[index] = n
-    return n
+def _require_pair(name: str, x) -> Tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(x, (tuple, list)) or len(x) != 2:
+        raise TypeError(f"{name}: expected a (tile_scheduler_metadata, num_splits) pair of "
+                        f"tensors, got {type(x).__name__}")
+    return (_require_tensor(f"{name}[0] (tile_scheduler_metadata)", x[0]),
+            _require_tensor(f"{name}[1] (num_splits)", x[1]))
 
 
 def _not_supported(feature: str):
@@ -75,6 +80,7 @@ def get_mla_metadata(
     topk: Optional[int] = None,
     *,
     num_sms: Optional[int] = None,
+    out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ):
     """Plan split-KV work for one decoding step.
 
@@ -88,11 +94,17 @@ def get_mla_metadata(
         (topk) decode are not implemented.
       num_sms: CPU planning only: SMs of the GPU the plan is for (default: the current CUDA
         device's, else 132, an H100 SXM).
+      out: optional ``(tile_scheduler_metadata, num_splits)`` buffers to plan into (nothing is
+        allocated: for CUDA graphs), e.g. the tensors an earlier call returned. Their sizes
+        rule: the plan uses ``tile_scheduler_metadata.shape[0]`` parts, and a ``num_splits``
+        longer than ``batch + 1`` (sized for a larger, captured batch) gets the plan in its
+        first ``batch + 1`` entries and the last value repeated after them, so the rows past
+        ``batch`` get no work and are left unwritten by the decode.
 
     Returns:
       ``(tile_scheduler_metadata, num_splits)``: (num_sm_parts, 8) int32 records and the
-      (batch + 1,) int32 exclusive prefix sum of pieces per request. With no arguments,
-      FlashMLA's newer lazy style: ``(MlaSchedMeta(), None)``.
+      (batch + 1,) int32 exclusive prefix sum of pieces per request (``out`` when given). With
+      no arguments, FlashMLA's newer lazy style: ``(MlaSchedMeta(), None)``.
     """
     del num_heads_q  # implied by the other two
     if cache_seqlens is None and num_q_tokens_per_head_k is None and num_heads_k is None:
@@ -101,31 +113,32 @@ def get_mla_metadata(
         _not_supported("is_fp8_kvcache")
     if topk is not None:
         _not_supported("topk")
-    C = _native.module()
     _require_tensor("cache_seqlens", cache_seqlens)
     rows = _require_int("num_q_tokens_per_head_k", num_q_tokens_per_head_k)
     heads_k = _require_int("num_heads_k", num_heads_k)
-    C.check_metadata(cache_seqlens, rows, heads_k)
+    if out is not None:
+        metadata, num_splits = _require_pair("out", out)
+        if _is_compiling():
+            ops.get_mla_metadata_out(cache_seqlens, rows, heads_k, metadata, num_splits)
+            return metadata, num_splits
+        return _launch.plan_metadata(cache_seqlens, rows, heads_k, metadata.shape[0],
+                                     (metadata, num_splits))
 
-    device = cache_seqlens.device
-    if device.type == "cuda":
-        sms = _num_sms(device)
-        stream = torch.cuda.current_stream(device).cuda_stream
+    if cache_seqlens.is_cuda:
+        sms = 0  # the device's
+    elif num_sms is not None:
+        sms = _require_int("num_sms", num_sms)
+        if sms < 1:
+            raise ValueError(f"num_sms: must be >= 1, got {sms}")
+    elif torch.cuda.is_available():
+        sms = ops.device_sm_count(torch.device("cuda"))
     else:
-        if num_sms is not None:
-            sms = _require_int("num_sms", num_sms)
-            if sms < 1:
-                raise ValueError(f"num_sms: must be >= 1, got {sms}")
-        elif torch.cuda.is_available():
-            sms = _num_sms(torch.device("cuda"))
-        else:
-            sms = DEFAULT_NUM_SMS
-        stream = 0
-    parts = C.num_sm_parts(sms, heads_k, rows)
-    metadata = torch.empty((parts, 8), dtype=torch.int32, device=device)
-    num_splits = torch.empty((cache_seqlens.shape[0] + 1,), dtype=torch.int32, device=device)
-    C.plan_metadata(cache_seqlens, rows, heads_k, metadata, num_splits, stream)
-    return metadata, num_splits
+        sms = DEFAULT_NUM_SMS
+    if _is_compiling():
+        return ops.get_mla_metadata(cache_seqlens, rows, heads_k, sms)
+    if sms == 0:
+        sms = ops.device_sm_count(cache_seqlens.device)
+    return _launch.plan_metadata(cache_seqlens, rows, heads_k, ops.num_parts(sms, heads_k, rows))
 
 
 def _resolve_lazy_metadata(meta: MlaSchedMeta, q, k_cache, cache_seqlens, causal):
@@ -168,6 +181,7 @@ def flash_mla_with_kvcache(
     *,
     out: Optional[torch.Tensor] = None,
     lse: Optional[torch.Tensor] = None,
+    workspace: Optional[torch.Tensor] = None,
     validate_seqlens: bool = False,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """MLA decode attention over a paged KV cache (FlashMLA's call signature).
@@ -186,6 +200,11 @@ def flash_mla_with_kvcache(
       is_fp8_kvcache, indices, attn_sink, extra_*, topk_length: FlashMLA features outside
         dense BF16/FP16 decode; not implemented (NotImplementedError when given).
       out, lse: optional preallocated outputs (shapes below).
+      workspace: optional uint8 CUDA tensor of at least ``decode_workspace_size(...)`` bytes
+        for the split partials. Default: a buffer cached per (device, stream) that grows to the
+        largest need seen (``cute_mla.clear_workspace_cache()`` drops it); during CUDA graph
+        capture, one from the graph's memory pool. With ``out``, ``lse`` and ``workspace``
+        given the call allocates nothing.
       validate_seqlens: also check the length values (>= 0, within the block table); this
         copies them to the host (a sync) and cannot run inside CUDA-graph capture. Without it
         the kernels never read outside the given tensors whatever the values are.
@@ -194,15 +213,11 @@ def flash_mla_with_kvcache(
       ``(out, lse)``: out (b, s_q, h_q, 512) in q's dtype; lse (b, h_q, s_q) float32, natural
       log, ``+inf`` for a row that sees no key (its out row is 0).
     """
-    if is_fp8_kvcache:
-        _not_supported("is_fp8_kvcache")
-    for name, value in (("indices", indices), ("attn_sink", attn_sink),
-                        ("extra_k_cache", extra_k_cache),
-                        ("extra_indices_in_kvcache", extra_indices_in_kvcache),
-                        ("topk_length", topk_length), ("extra_topk_length", extra_topk_length)):
-        if value is not None:
-            _not_supported(name)
-    C = _native.module()
+    if (is_fp8_kvcache or indices is not None or attn_sink is not None
+            or extra_k_cache is not None or extra_indices_in_kvcache is not None
+            or topk_length is not None or extra_topk_length is not None):
+        _unsupported_decode_feature(is_fp8_kvcache, indices, attn_sink, extra_k_cache,
+                                    extra_indices_in_kvcache, topk_length, extra_topk_length)
     for name, value in (("q", q), ("k_cache", k_cache), ("block_table", block_table),
                         ("cache_seqlens", cache_seqlens)):
         _require_tensor(name, value)
@@ -214,40 +229,89 @@ def flash_mla_with_kvcache(
                              "MlaSchedMeta (lazy style)")
         tile_scheduler_metadata, num_splits = _resolve_lazy_metadata(
             tile_scheduler_metadata, q, k_cache, cache_seqlens, causal)
-    if tile_scheduler_metadata is not None:
-        _require_tensor("tile_scheduler_metadata", tile_scheduler_metadata)
-    if num_splits is not None:
-        _require_tensor("num_splits", num_splits)
-    if out is not None:
-        _require_tensor("out", out)
-    if lse is not None:
-        _require_tensor("lse", lse)
+    for name, value in (("tile_scheduler_metadata", tile_scheduler_metadata),
+                        ("num_splits", num_splits), ("out", out), ("lse", lse),
+                        ("workspace", workspace)):
+        if value is not None:
+            _require_tensor(name, value)
 
     if softmax_scale is None:
-        # The checks below reject a q whose last dim is not 576; until then stay finite.
-        width = q.shape[-1] if q.dim() and q.shape[-1] > 0 else HEAD_DIM_QK
-        softmax_scale = width ** -0.5
-    if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
-        raise TypeError(f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
+        softmax_scale = _DEFAULT_SCALE
+    elif type(softmax_scale) is not float:
+        if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
+            raise TypeError(
+                f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
+        softmax_scale = float(softmax_scale)
     causal = bool(causal)
 
-    workspace_bytes = C.check_decode(q, k_cache, block_table, cache_seqlens, head_dim_v,
-                                     tile_scheduler_metadata, num_splits, float(softmax_scale),
-                                     causal, out, lse)
+    if _is_compiling():
+        return _compiled_decode(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                                tile_scheduler_metadata, num_splits, softmax_scale, causal,
+                                out, lse, workspace)
     if validate_seqlens:
-        if torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("validate_seqlens: reads the lengths on the host, which is not "
-                               "possible during CUDA graph capture")
-        C.check_seqlens(cache_seqlens.to("cpu", non_blocking=False), block_table.shape[1])
+        _validate_seqlens(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                          tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse)
+    return _launch.decode(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                          tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse,
+                          workspace)
 
+
+def _unsupported_decode_feature(is_fp8_kvcache, indices, attn_sink, extra_k_cache,
+                                extra_indices_in_kvcache, topk_length, extra_topk_length):
+    if is_fp8_kvcache:
+        _not_supported("is_fp8_kvcache")
+    for name, value in (("indices", indices), ("attn_sink", attn_sink),
+                        ("extra_k_cache", extra_k_cache),
+                        ("extra_indices_in_kvcache", extra_indices_in_kvcache),
+                        ("topk_length", topk_length), ("extra_topk_length", extra_topk_length)):
+        if value is not None:
+            _not_supported(name)
+
+
+def _validate_seqlens(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                      tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse):
+    """The optional host check of the length values, after the shape checks (so a bad shape
+    is named first): a sync, so never during capture."""
+    C = _native.module()
+    C.check_decode(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata,
+                   num_splits, softmax_scale, causal, out, lse)
+    if torch.cuda.is_current_stream_capturing():
+        raise RuntimeError("validate_seqlens: reads the lengths on the host, which is not "
+                           "possible during CUDA graph capture")
+    C.check_seqlens(cache_seqlens.to("cpu", non_blocking=False), block_table.shape[1])
+
+
+def _compiled_decode(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                     tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse,
+                     workspace):
+    """The custom ops, for torch.compile: functional without buffers, the out-variant with."""
+    if tile_scheduler_metadata is None or num_splits is None:
+        raise ValueError("tile_scheduler_metadata: is required (from get_mla_metadata)")
+    if out is None and lse is None and workspace is None:
+        return ops.flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                                          tile_scheduler_metadata, num_splits, softmax_scale,
+                                          causal)
     b, s_q, h_q, _ = q.shape
     if out is None:
-        out = torch.empty((b, s_q, h_q, head_dim_v), dtype=q.dtype, device=q.device)
+        out = q.new_empty((b, s_q, h_q, head_dim_v))
     if lse is None:
-        lse = torch.empty((b, h_q, s_q), dtype=torch.float32, device=q.device)
-    workspace = (torch.empty((workspace_bytes,), dtype=torch.uint8, device=q.device)
-                 if workspace_bytes > 0 else None)
-    stream = torch.cuda.current_stream(q.device).cuda_stream
-    C.decode(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata,
-             num_splits, float(softmax_scale), causal, out, lse, workspace, stream)
+        lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
+    ops.flash_mla_with_kvcache_out(q, k_cache, block_table, cache_seqlens, head_dim_v,
+                                   tile_scheduler_metadata, num_splits, softmax_scale, causal,
+                                   out, lse, workspace)
     return out, lse
+
+
+def decode_workspace_size(q: torch.Tensor, k_cache: torch.Tensor,
+                          tile_scheduler_metadata: torch.Tensor) -> int:
+    """Bytes of the ``workspace=`` that ``flash_mla_with_kvcache`` needs for these shapes (q
+    of shape (b, s_q, h_q, 576), k_cache (pages, 64, h_kv, 576), the metadata's parts)."""
+    b, s_q, h_q, _ = q.shape
+    h_kv = k_cache.shape[2]
+    return _native.module().workspace_bytes(b, tile_scheduler_metadata.shape[0], h_kv,
+                                            s_q * h_q // h_kv)
+
+
+def clear_workspace_cache() -> None:
+    """Free the workspaces cached for eager calls (they are re-made on the next call)."""
+    workspaces.clear()

@@ -505,12 +505,44 @@ void test_metadata_and_seqlens() {
                 Status::kErrorInvalidValue, "cache_seqlens");
 }
 
+// --- a caller's decode workspace -------------------------------------------------
+
+void test_workspace() {
+  using cute_mla::check_workspace_tensor;
+  alignas(256) static unsigned char buffer[1024];
+  auto uint8 = [](void* p, int64_t n) {
+    TensorDesc t = tensor(p, DataType::kOther, {n});
+    std::snprintf(t.dtype_text, sizeof(t.dtype_text), "uint8");
+    return t;
+  };
+  EXPECT_RESULT("workspace ok", check_workspace_tensor(uint8(buffer, 1024), 0, 1024),
+                Status::kSuccess, "");
+  EXPECT_RESULT("workspace missing", check_workspace_tensor(TensorDesc{}, 0, 1),
+                Status::kErrorInvalidValue, "workspace");
+  EXPECT_RESULT("workspace too small", check_workspace_tensor(uint8(buffer, 1023), 0, 1024),
+                Status::kErrorInvalidValue, "workspace");
+  EXPECT_RESULT("workspace misaligned", check_workspace_tensor(uint8(buffer + 16, 512), 0, 512),
+                Status::kErrorInvalidValue, "workspace");
+  EXPECT_RESULT("workspace float32",
+                check_workspace_tensor(tensor(buffer, DataType::kFloat32, {256}), 0, 1024),
+                Status::kErrorInvalidType, "workspace");
+  TensorDesc other_gpu = uint8(buffer, 1024);
+  other_gpu.device_id = 1;
+  EXPECT_RESULT("workspace on another gpu", check_workspace_tensor(other_gpu, 0, 1024),
+                Status::kErrorInvalidDevice, "workspace");
+  TensorDesc strided = uint8(buffer, 512);
+  strided.strides[0] = 2;
+  EXPECT_RESULT("workspace strided", check_workspace_tensor(strided, 0, 512),
+                Status::kErrorInvalidValue, "workspace");
+}
+
 }  // namespace
 
 int main() {
   test_decode_arguments();
   test_decode_tensors();
   test_metadata_and_seqlens();
+  test_workspace();
   std::printf("test_check: %d checks, %d failure(s)\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
