@@ -161,6 +161,9 @@ def run(backend: str = "reference", *, dtype: Optional[torch.dtype] = None, head
     if device is None:
         device = "cuda" if backend == "cute_mla" else "cpu"
     device = torch.device(device)
+    if backend == "cute_mla" and (device.type != "cuda" or not torch.cuda.is_available()):
+        raise RuntimeError("--backend cute_mla runs the kernel on an sm_90 CUDA GPU; on this "
+                           "machine use --backend reference")
     if device.type == "cuda":
         # The model side is the float32 truth: no TF32 in its matmuls.
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -219,6 +222,12 @@ def format_table(results: Sequence[StepResult]) -> str:
     return "\n".join(lines)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    # Options whose default depends on the backend say so in their own help text.
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python examples/deepseek_v3_decode.py",
@@ -226,7 +235,7 @@ def parse_args(argv=None):
         "||actual - expected|| / ||expected|| and max_err = max|actual - expected| / "
         "max|expected| of the layer output, max_abs = max|actual - expected|; exit status 1 "
         "if any step is outside the tolerance for the dtype (see TOLERANCE in the source).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--backend", choices=["cute_mla", "reference"], default="cute_mla",
                    help="cute_mla: the SM90 kernel (GPU, bfloat16/float16); reference: "
                    "cute_mla.reference in float32, runs on the CPU")
