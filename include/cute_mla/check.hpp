@@ -44,6 +44,10 @@ struct TensorDesc {
 struct DecodeTensors {
   TensorDesc q, k_cache, block_table, cache_seqlens, sched_meta, num_splits;
   TensorDesc out, lse;  // optional: undefined means "to be allocated"
+  // The second call convention: q_nope / q_pe and the cache's latent / RoPE
+  // parts as separate tensors (or strided views of one). With these defined,
+  // q and k_cache are the 512-column latent parts.
+  TensorDesc q_rope, k_rope;
   int64_t head_dim_v = MlaShape::kHeadDimV;
   double softmax_scale = 0.0;
   bool causal = false;
@@ -344,6 +348,23 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
   return CheckResult::success();
 }
 
+// The RoPE part of an operand in the second convention: the latent part's
+// device, dtype and leading dims, 64 columns, last dim contiguous.
+inline CheckResult expect_rope_operand(const char* name, TensorDesc const& t,
+                                       const char* latent_name, TensorDesc const& latent,
+                                       int32_t dev, const char* layout) {
+  using namespace detail;
+  CUTE_MLA_TRY(expect_device(name, t, DeviceKind::kCUDA, dev));
+  if (t.dtype != latent.dtype)
+    CUTE_MLA_FAIL(kErrorInvalidType, "%s: expected dtype %s (the dtype of %s), got %s", name,
+                  dtype_name(latent.dtype), latent_name, type_text(t));
+  CUTE_MLA_TRY(expect_ndim(name, t, 4, layout));
+  for (int d = 0; d < 3; ++d)
+    CUTE_MLA_TRY(expect_dim(name, t, d, latent.shape[d], latent_name));
+  CUTE_MLA_TRY(expect_dim(name, t, 3, MlaShape::kHeadDimRope, "the rope dim"));
+  return expect_unit_last_stride(name, t);
+}
+
 // ---------------------------------------------------------------------------
 // Tensor descriptions, as the binding sees them.
 inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments* out_args) {
@@ -356,21 +377,39 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
   if (q.dtype != DataType::kBFloat16 && q.dtype != DataType::kFloat16)
     CUTE_MLA_FAIL(kErrorInvalidType, "q: expected dtype bfloat16 or float16, got %s",
                   type_text(q));
-  CUTE_MLA_TRY(expect_ndim("q", q, 4, "(batch, seqlen_q, num_heads_q, 576)"));
-  CUTE_MLA_TRY(expect_dim("q", q, 3, MlaShape::kHeadDimQK, "512 latent + 64 rope"));
-  CUTE_MLA_TRY(expect_unit_last_stride("q", q));
+  const bool split_rope = t.q_rope.defined || t.k_rope.defined;
+  if (split_rope && !(t.q_rope.defined && t.k_rope.defined))
+    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: is required with %s",
+                  t.q_rope.defined ? "kpe_cache" : "q_pe",
+                  t.q_rope.defined ? "q_pe" : "kpe_cache");
+  const char* q_name = split_rope ? "q_nope" : "q";
+  const char* k_name = split_rope ? "ckv_cache" : "k_cache";
+  const int64_t head_dim_qk = split_rope ? MlaShape::kHeadDimV : MlaShape::kHeadDimQK;
+  CUTE_MLA_TRY(expect_ndim(q_name, q, 4, split_rope ? "(batch, seqlen_q, num_heads_q, 512)"
+                                                    : "(batch, seqlen_q, num_heads_q, 576)"));
+  CUTE_MLA_TRY(expect_dim(q_name, q, 3, head_dim_qk,
+                          split_rope ? "the latent dim" : "512 latent + 64 rope"));
+  CUTE_MLA_TRY(expect_unit_last_stride(q_name, q));
   const int32_t dev = q.device_id;
   const int64_t b = q.shape[0], s_q = q.shape[1], h_q = q.shape[2];
 
   TensorDesc const& k = t.k_cache;
-  if (!k.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "k_cache: is required");
-  CUTE_MLA_TRY(expect_device("k_cache", k, DeviceKind::kCUDA, dev));
+  if (!k.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "%s: is required", k_name);
+  CUTE_MLA_TRY(expect_device(k_name, k, DeviceKind::kCUDA, dev));
   if (k.dtype != q.dtype)
-    CUTE_MLA_FAIL(kErrorInvalidType, "k_cache: expected dtype %s (the dtype of q), got %s",
-                  dtype_name(q.dtype), type_text(k));
-  CUTE_MLA_TRY(expect_ndim("k_cache", k, 4, "(num_pages, page_size, num_heads_kv, 576)"));
-  CUTE_MLA_TRY(expect_dim("k_cache", k, 3, MlaShape::kHeadDimQK, "the head dim of q"));
-  CUTE_MLA_TRY(expect_unit_last_stride("k_cache", k));
+    CUTE_MLA_FAIL(kErrorInvalidType, "%s: expected dtype %s (the dtype of %s), got %s", k_name,
+                  dtype_name(q.dtype), q_name, type_text(k));
+  CUTE_MLA_TRY(expect_ndim(k_name, k, 4, split_rope
+                                             ? "(num_pages, page_size, num_heads_kv, 512)"
+                                             : "(num_pages, page_size, num_heads_kv, 576)"));
+  CUTE_MLA_TRY(expect_dim(k_name, k, 3, head_dim_qk, "the head dim of q"));
+  CUTE_MLA_TRY(expect_unit_last_stride(k_name, k));
+  if (split_rope) {
+    CUTE_MLA_TRY(expect_rope_operand("q_pe", t.q_rope, "q_nope", q, dev,
+                                     "(batch, seqlen_q, num_heads_q, 64)"));
+    CUTE_MLA_TRY(expect_rope_operand("kpe_cache", t.k_rope, "ckv_cache", k, dev,
+                                     "(num_pages, page_size, num_heads_kv, 64)"));
+  }
 
   TensorDesc const& bt = t.block_table;
   if (!bt.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "block_table: is required");
@@ -470,13 +509,25 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
                   t.softmax_scale);
   a.mask = t.causal ? MaskMode::kCausal : MaskMode::kNone;
   a.q = q.data;
-  a.q_head_stride = stride_or(q, 2, MlaShape::kHeadDimQK);
+  a.q_head_stride = stride_or(q, 2, head_dim_qk);
   a.q_seq_stride = stride_or(q, 1, a.q_head_stride * h_q);
   a.q_batch_stride = stride_or(q, 0, a.q_seq_stride * s_q);
   a.k_cache = k.data;
-  a.k_head_stride = stride_or(k, 2, MlaShape::kHeadDimQK);
+  a.k_head_stride = stride_or(k, 2, head_dim_qk);
   a.k_row_stride = stride_or(k, 1, a.k_head_stride * k.shape[2]);
   a.k_page_stride = stride_or(k, 0, a.k_row_stride * k.shape[1]);
+  if (split_rope) {
+    TensorDesc const& qr = t.q_rope;
+    a.q_rope = qr.data;
+    a.q_rope_head_stride = stride_or(qr, 2, MlaShape::kHeadDimRope);
+    a.q_rope_seq_stride = stride_or(qr, 1, a.q_rope_head_stride * h_q);
+    a.q_rope_batch_stride = stride_or(qr, 0, a.q_rope_seq_stride * s_q);
+    TensorDesc const& kr = t.k_rope;
+    a.k_rope = kr.data;
+    a.k_rope_head_stride = stride_or(kr, 2, MlaShape::kHeadDimRope);
+    a.k_rope_row_stride = stride_or(kr, 1, a.k_rope_head_stride * kr.shape[2]);
+    a.k_rope_page_stride = stride_or(kr, 0, a.k_rope_row_stride * kr.shape[1]);
+  }
   a.block_table = static_cast<const int32_t*>(bt.data);
   a.block_table_stride = bt.shape[0] > 1 ? bt.strides[0] : bt.shape[1];
   a.cache_seqlens = static_cast<const int32_t*>(sl.data);

@@ -158,9 +158,10 @@ void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
 }
 
 // The decode inputs, in the order of the Python signature: q, k_cache,
-// block_table, cache_seqlens, tile_scheduler_metadata, num_splits, out, lse;
+// block_table, cache_seqlens, tile_scheduler_metadata, num_splits, out, lse,
+// then the optional RoPE parts q_pe and kpe_cache of the second convention;
 // each entry point reads them its own way (DLPack, description, torch).
-using DecodeDescs = TensorDesc[8];
+using DecodeDescs = TensorDesc[10];
 
 DecodeTensors decode_tensors(DecodeDescs const& d, int64_t head_dim_v, double softmax_scale,
                              bool causal) {
@@ -173,6 +174,8 @@ DecodeTensors decode_tensors(DecodeDescs const& d, int64_t head_dim_v, double so
   t.num_splits = d[5];
   t.out = d[6];
   t.lse = d[7];
+  t.q_rope = d[8];
+  t.k_rope = d[9];
   t.head_dim_v = head_dim_v;
   t.softmax_scale = softmax_scale;
   t.causal = causal;
@@ -186,11 +189,13 @@ int64_t checked_workspace_size(DecodeTensors const& t, DecodeArguments* a) {
 
 int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seqlens,
                      int64_t head_dim_v, OptArray sched_meta, OptArray num_splits,
-                     double softmax_scale, bool causal, OptArray out, OptArray lse) {
+                     double softmax_scale, bool causal, OptArray out, OptArray lse,
+                     OptArray q_pe, OptArray kpe_cache) {
   DecodeArguments a;
   DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
                    describe(cache_seqlens), describe(sched_meta), describe(num_splits),
-                   describe(out),        describe(lse)};
+                   describe(out),        describe(lse),        describe(q_pe),
+                   describe(kpe_cache)};
   return checked_workspace_size(decode_tensors(d, head_dim_v, softmax_scale, causal), &a);
 }
 
@@ -222,10 +227,12 @@ int64_t launch_decode(DecodeTensors const& t, TensorDesc const& ws, bool may_gro
 
 void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int64_t head_dim_v,
             OptArray sched_meta, OptArray num_splits, double softmax_scale, bool causal, Array out,
-            Array lse, OptArray workspace, uintptr_t stream) {
+            Array lse, OptArray workspace, uintptr_t stream, OptArray q_pe,
+            OptArray kpe_cache) {
   DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
                    describe(cache_seqlens), describe(sched_meta), describe(num_splits),
-                   describe(out),        describe(lse)};
+                   describe(out),        describe(lse),        describe(q_pe),
+                   describe(kpe_cache)};
   launch_decode(decode_tensors(d, head_dim_v, softmax_scale, causal), describe(workspace),
                 false, stream);
 }
@@ -288,11 +295,13 @@ int64_t check_decode_described(OptDescription q, OptDescription k_cache,
                                OptDescription block_table, OptDescription cache_seqlens,
                                int64_t head_dim_v, OptDescription sched_meta,
                                OptDescription num_splits, double softmax_scale, bool causal,
-                               OptDescription out, OptDescription lse) {
+                               OptDescription out, OptDescription lse, OptDescription q_pe,
+                               OptDescription kpe_cache) {
   DecodeDescs d = {from_description(q),          from_description(k_cache),
                    from_description(block_table),   from_description(cache_seqlens),
                    from_description(sched_meta),    from_description(num_splits),
-                   from_description(out),           from_description(lse)};
+                   from_description(out),           from_description(lse),
+                   from_description(q_pe),          from_description(kpe_cache)};
   DecodeArguments a;
   return checked_workspace_size(decode_tensors(d, head_dim_v, softmax_scale, causal), &a);
 }
@@ -309,12 +318,13 @@ void check_metadata_described(OptDescription cache_seqlens, int64_t num_q_tokens
 int64_t decode_torch(nb::handle q, nb::handle k_cache, nb::handle block_table,
                      nb::handle cache_seqlens, int64_t head_dim_v, nb::handle sched_meta,
                      nb::handle num_splits, double softmax_scale, bool causal, nb::handle out,
-                     nb::handle lse, nb::handle workspace, bool workspace_may_grow,
-                     uintptr_t stream) {
+                     nb::handle lse, nb::handle q_pe, nb::handle kpe_cache,
+                     nb::handle workspace, bool workspace_may_grow, uintptr_t stream) {
   DecodeDescs d = {describe_torch(q),          describe_torch(k_cache),
                    describe_torch(block_table),   describe_torch(cache_seqlens),
                    describe_torch(sched_meta),    describe_torch(num_splits),
-                   describe_torch(out),           describe_torch(lse)};
+                   describe_torch(out),           describe_torch(lse),
+                   describe_torch(q_pe),          describe_torch(kpe_cache)};
   return launch_decode(decode_tensors(d, head_dim_v, softmax_scale, causal),
                        describe_torch(workspace), workspace_may_grow, stream);
 }
@@ -356,23 +366,28 @@ NB_MODULE(_C, m) {
   m.def("check_decode", &py::check_decode, "q"_a, "k_cache"_a, "block_table"_a,
         "cache_seqlens"_a, "head_dim_v"_a, "tile_scheduler_metadata"_a.none(),
         "num_splits"_a.none(), "softmax_scale"_a, "causal"_a, "out"_a.none() = nb::none(),
-        "lse"_a.none() = nb::none(), "Validate decode inputs; returns the workspace size in bytes.");
+        "lse"_a.none() = nb::none(), "q_pe"_a.none() = nb::none(),
+        "kpe_cache"_a.none() = nb::none(),
+        "Validate decode inputs; returns the workspace size in bytes. With q_pe and kpe_cache "
+        "(the RoPE parts as their own tensors), q and k_cache are the 512-wide latent parts.");
   m.def("decode", &py::decode, "q"_a, "k_cache"_a, "block_table"_a, "cache_seqlens"_a,
         "head_dim_v"_a, "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(),
         "softmax_scale"_a, "causal"_a, "out"_a, "lse"_a, "workspace"_a.none(), "stream"_a = 0,
-        "One MLA decode step into out and lse.");
+        "q_pe"_a.none() = nb::none(), "kpe_cache"_a.none() = nb::none(),
+        "One MLA decode step into out and lse (q_pe/kpe_cache: as in check_decode).");
   m.def("combine", &py::combine, "o_accum"_a, "lse_accum"_a, "num_splits"_a, "out"_a, "lse"_a,
         "max_splits"_a, "stream"_a = 0, "Merge fp32 split partials (base-2 LSE) into out/lse.");
   m.def("check_decode_described", &py::check_decode_described, "q"_a.none(),
         "k_cache"_a.none(), "block_table"_a.none(), "cache_seqlens"_a.none(), "head_dim_v"_a,
         "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(), "softmax_scale"_a,
         "causal"_a, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
+        "q_pe"_a.none() = nb::none(), "kpe_cache"_a.none() = nb::none(),
         "check_decode on tensor descriptions (tests without a GPU).");
   m.def("decode_torch", &py::decode_torch, "q"_a.none(), "k_cache"_a.none(),
         "block_table"_a.none(), "cache_seqlens"_a.none(), "head_dim_v"_a,
         "tile_scheduler_metadata"_a.none(), "num_splits"_a.none(), "softmax_scale"_a,
-        "causal"_a, "out"_a.none(), "lse"_a.none(), "workspace"_a.none(),
-        "workspace_may_grow"_a, "stream"_a,
+        "causal"_a, "out"_a.none(), "lse"_a.none(), "q_pe"_a.none(), "kpe_cache"_a.none(),
+        "workspace"_a.none(), "workspace_may_grow"_a, "stream"_a,
         "Validate and launch one decode step on torch tensors (the eager fast path). Returns "
         "0 once launched; with workspace_may_grow and a workspace absent or smaller than "
         "needed, launches nothing and returns the bytes needed.");

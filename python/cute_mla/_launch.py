@@ -58,7 +58,8 @@ def plan_metadata(cache_seqlens: torch.Tensor, rows: int, heads_k: int, num_part
 
 
 def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, num_splits,
-           softmax_scale: float, causal: bool, out=None, lse=None, workspace=None):
+           softmax_scale: float, causal: bool, out=None, lse=None, workspace=None,
+           q_pe=None, kpe_cache=None):
     """One decode step; ``out``/``lse`` allocated when None. The workspace, when not given, is
     the cached one of (device, stream) outside graph capture, and a per-call one from the
     graph's memory pool during capture (a cached buffer could be freed while a graph uses it)."""
@@ -75,7 +76,7 @@ def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, nu
     else:
         device, stream = -1, 0
     args = (q, k_cache, block_table, cache_seqlens, head_dim_v, metadata, num_splits,
-            softmax_scale, causal, out, lse)
+            softmax_scale, causal, out, lse, q_pe, kpe_cache)
     if workspace is not None:
         C.decode_torch(*args, workspace, False, stream)
         return out, lse

@@ -256,6 +256,57 @@ def flash_mla_with_kvcache(
                           workspace)
 
 
+def mla_decode(
+    q_nope: torch.Tensor,
+    q_pe: torch.Tensor,
+    ckv_cache: torch.Tensor,
+    kpe_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cache_seqlens: torch.Tensor,
+    tile_scheduler_metadata: torch.Tensor,
+    num_splits: torch.Tensor,
+    softmax_scale: Optional[float] = None,
+    causal: bool = False,
+    *,
+    out: Optional[torch.Tensor] = None,
+    lse: Optional[torch.Tensor] = None,
+    workspace: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """MLA decode with the latent and RoPE parts as separate operands (the convention of
+    vLLM's and SGLang's FA3 / FlashInfer MLA backends); the same kernel and the same results
+    as ``flash_mla_with_kvcache`` on the 576-wide tensors, with no copy.
+
+    Args:
+      q_nope: (b, s_q, h_q, 512) the latent ("absorbed") query; last dim contiguous.
+      q_pe: (b, s_q, h_q, 64) the RoPE query; a tensor of its own or ``q[..., 512:]``.
+      ckv_cache: (num_pages, 64, h_kv, 512) the latent cache (also V), e.g.
+        ``kv_cache[..., :512]`` of one paged tensor, or a tensor of its own.
+      kpe_cache: (num_pages, 64, h_kv, 64) the RoPE keys, e.g. ``kv_cache[..., 512:]``.
+      block_table, cache_seqlens, tile_scheduler_metadata, num_splits, softmax_scale, causal,
+        out, lse, workspace: as in ``flash_mla_with_kvcache`` (default scale ``576 ** -0.5``).
+
+    Not available under ``torch.compile`` yet (NotImplementedError); eager and CUDA graphs are.
+    """
+    for name, value in (("q_nope", q_nope), ("q_pe", q_pe), ("ckv_cache", ckv_cache),
+                        ("kpe_cache", kpe_cache), ("block_table", block_table),
+                        ("cache_seqlens", cache_seqlens),
+                        ("tile_scheduler_metadata", tile_scheduler_metadata),
+                        ("num_splits", num_splits)):
+        _require_tensor(name, value)
+    for name, value in (("out", out), ("lse", lse), ("workspace", workspace)):
+        if value is not None:
+            _require_tensor(name, value)
+    if softmax_scale is None:
+        softmax_scale = _DEFAULT_SCALE
+    elif isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
+        raise TypeError(f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
+    if _is_compiling():
+        _not_supported("mla_decode under torch.compile (use flash_mla_with_kvcache)")
+    return _launch.decode(q_nope, ckv_cache, block_table, cache_seqlens, HEAD_DIM_V,
+                          tile_scheduler_metadata, num_splits, float(softmax_scale),
+                          bool(causal), out, lse, workspace, q_pe, kpe_cache)
+
+
 def _unsupported_decode_feature(is_fp8_kvcache, indices, attn_sink, extra_k_cache,
                                 extra_indices_in_kvcache, topk_length, extra_topk_length):
     if is_fp8_kvcache:
