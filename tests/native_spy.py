@@ -34,7 +34,7 @@ class NativeSpy:
 
     def decode_torch(self, *args):
         self.calls["decode_torch"] += 1
-        workspace, may_grow = args[11], args[12]
+        workspace, may_grow = args[13], args[14]  # after out, lse, q_pe, kpe_cache
         self.workspaces.append(workspace)
         given = 0 if workspace is None else workspace.numel()
         if given < self.need:

@@ -104,7 +104,11 @@ def _jax_asarray():
     jnp = jax_cpu()
     if isinstance(jnp, str):
         pytest.skip(jnp)
-    return jnp.asarray
+    import jax
+
+    # Placed on the CPU explicitly: where JAX has a GPU backend, that is its default device.
+    cpu = jax.devices("cpu")[0]
+    return lambda x: jax.device_put(jnp.asarray(x), cpu)
 
 
 @pytest.fixture(params=[_numpy_asarray, _jax_asarray], ids=["numpy", "jax"])
