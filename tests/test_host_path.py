@@ -1,24 +1,19 @@
 """Host overhead of an eager call (issue 4, item 4; PERFORMANCE.md target 6: <= 20 us).
 
-CPU: the shape of the call path that makes it cheap: one native call per operation, tensors
-handed over as plain descriptions, never through a DLPack export (``__dlpack__`` costs several
-microseconds a tensor, and the decode passes nine). GPU: the host time itself, measured the way
-bench/timing.py and FlashMLA's run-3 figure do (back-to-back calls, no sync, wall time / calls).
+The shape of the call path that makes it cheap: one native call per operation, tensors handed
+over as plain descriptions, never through a DLPack export (``__dlpack__`` costs several
+microseconds a tensor, and the decode passes nine). The host time itself is a benchmark figure,
+not a test assertion: ``python -m bench.bench_decode --serving`` reports it next to FlashMLA's.
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 import torch
 
 import cute_mla
-from cute_mla import _launch
-from gpu_marks import requires_sm90
 from native_spy import native_spy  # noqa: F401  (fixture)
 
-HOST_US_TARGET = 20.0
 
 
 def _inputs(device="cpu", b=2, s_q=1, h_q=16, pages=4):
@@ -74,64 +69,3 @@ def test_tensors_are_read_without_dlpack(no_dlpack, dtype, name):
     meta = torch.empty(want[0].shape[0], 16, dtype=torch.int32)[:, ::2]
     with pytest.raises(ValueError, match=r"^tile_scheduler_metadata: expected a contiguous"):
         cute_mla.get_mla_metadata(base[:, 0].contiguous(), 16, 1, out=(meta, want[1]))
-
-
-def test_python_side_of_a_decode_call_is_cheap(native_spy):
-    """Everything but the native call, timed on this CPU with the native call stubbed: the
-    budget for the marshalling. Loose (a shared CI box), but far below the ~13 us a single
-    DLPack export costs here, of which the old path made eighteen."""
-    q, k_cache, block_table, seqlens = _inputs()
-    meta, splits = cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)
-    out = torch.empty(2, 1, 16, 512, dtype=torch.bfloat16)
-    lse = torch.empty(2, 16, 1)
-
-    def call():
-        cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, 512, meta, splits,
-                                        out=out, lse=lse)
-
-    for _ in range(50):
-        call()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(200):
-            call()
-        best = min(best, (time.perf_counter() - t0) / 200 * 1e6)
-    print(f"python side of an eager decode call: {best:.1f} us")
-    assert best < 40.0, f"{best:.1f} us of Python per call"
-
-
-def _host_us(fn) -> float:
-    """Median host wall time per call: the bench's method (bench/timing.py)."""
-    from bench.timing import time_host  # pyproject.toml puts the repository root on sys.path
-    return time_host(fn, calls=200, rounds=5, warmup=20).median
-
-
-@requires_sm90
-@pytest.mark.parametrize("preallocated", [False, True], ids=["allocating", "out_lse"])
-def test_host_time_per_eager_call(preallocated):
-    """b = 1, h_q = 16, L = 1024 (FlashMLA run 3: 89 us): the host time per eager call."""
-    q, k_cache, block_table, seqlens = _inputs("cuda", b=1, h_q=16, pages=16)
-    seqlens.fill_(1024)
-    meta, splits = cute_mla.get_mla_metadata(seqlens, 16, 1)
-    kw = {}
-    if preallocated:
-        kw = dict(out=torch.empty(1, 1, 16, 512, dtype=torch.bfloat16, device="cuda"),
-                  lse=torch.empty(1, 16, 1, device="cuda"))
-
-    def call():
-        cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, 512, meta, splits,
-                                        **kw)
-
-    us = _host_us(call)
-    print(f"host us per eager call ({'out/lse given' if preallocated else 'allocating'}): "
-          f"{us:.1f}")
-    assert us <= HOST_US_TARGET, f"{us:.1f} us per eager call, target {HOST_US_TARGET}"
-
-
-@requires_sm90
-def test_host_time_of_metadata_call():
-    seqlens = torch.full((128,), 4096, dtype=torch.int32, device="cuda")
-    us = _host_us(lambda: cute_mla.get_mla_metadata(seqlens, 128, 1))
-    print(f"host us per get_mla_metadata call: {us:.1f}")
-    assert us <= HOST_US_TARGET, f"{us:.1f} us per get_mla_metadata call"

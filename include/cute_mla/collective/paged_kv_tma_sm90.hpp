@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include <cute/arch/copy_sm90_desc.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
@@ -45,10 +46,67 @@ inline EncodeTiledFn encode_tiled_fn() {
   return fn;
 }
 
+// Everything a tensor map is a function of (the swizzle and fill are fixed).
+struct TensorMapKey {
+  const void* base;
+  uint64_t dims[5];
+  uint64_t strides[4];
+  uint32_t box[5];
+  int32_t rank;
+  int32_t dtype;
+};
+
+// Encoding costs the host about a microsecond per map and a decode step needs
+// four, while an engine passes the same cache (and often the same query
+// buffer) to the same layer every step: the last kEntries encodings of this
+// host thread are kept and reused when every input is equal. A map holds no
+// more than its inputs, so a hit is the map a new encoding would give.
+class TensorMapCache {
+ public:
+  static constexpr int kEntries = 256;
+  const CUtensorMap* find(TensorMapKey const& k) const {
+    for (int i = 0; i < used_; ++i)
+      if (keys_[i].base == k.base && std::memcmp(&keys_[i], &k, sizeof(k)) == 0)
+        return &maps_[i];
+    return nullptr;
+  }
+  void insert(TensorMapKey const& k, CUtensorMap const& m) {
+    keys_[next_] = k;
+    maps_[next_] = m;
+    next_ = (next_ + 1) % kEntries;
+    if (used_ < kEntries) ++used_;
+  }
+
+ private:
+  TensorMapKey keys_[kEntries];
+  CUtensorMap maps_[kEntries];
+  int used_ = 0;
+  int next_ = 0;
+};
+
+inline TensorMapCache& tensor_map_cache() {
+  static thread_local TensorMapCache cache;
+  return cache;
+}
+
 // A 16-bit tensor of `rank` dims (dims[0] contiguous) with 128-byte swizzle.
 inline CheckResult encode_16bit(const char* name, CUtensorMap* map, int rank, const void* base,
                                 const uint64_t* dims, const uint64_t* strides_bytes,
                                 const uint32_t* box, CUtensorMapDataType dtype) {
+  TensorMapKey key{};  // zeroed, padding included: keys compare with memcmp
+  key.base = base;
+  key.rank = rank;
+  key.dtype = int32_t(dtype);
+  for (int i = 0; i < rank; ++i) {
+    key.dims[i] = dims[i];
+    key.box[i] = box[i];
+    if (i + 1 < rank) key.strides[i] = strides_bytes[i];
+  }
+  TensorMapCache& cache = tensor_map_cache();
+  if (CUtensorMap const* hit = cache.find(key)) {
+    *map = *hit;
+    return CheckResult::success();
+  }
   EncodeTiledFn fn = encode_tiled_fn();
   if (fn == nullptr)
     return CheckResult::error(Status::kErrorCuda,
@@ -72,6 +130,7 @@ inline CheckResult encode_16bit(const char* name, CUtensorMap* map, int rank, co
                               "%s: the TMA engine cannot describe this tensor (CUresult %d); "
                               "check its strides and alignment",
                               name, int(r));
+  cache.insert(key, *map);
   return CheckResult::success();
 }
 
