@@ -32,8 +32,12 @@ using namespace nb::literals;
 namespace cute_mla::python {
 namespace {
 
-using Array = nb::ndarray<>;
+using Array = nb::ndarray<>;  // written
 using OptArray = std::optional<nb::ndarray<>>;
+// Read only: DLPack producers may flag arrays read-only (DLPack 1.x); inputs
+// must not be refused for it.
+using InArray = nb::ndarray<nb::ro>;
+using OptInArray = std::optional<nb::ndarray<nb::ro>>;
 
 void raise_if_failed(CheckResult const& r) {
   if (r.ok()) return;
@@ -97,7 +101,7 @@ int num_sm_parts(int num_sms, int num_heads_k, int num_q_tokens_per_head_k) {
   return default_scheduler_config(num_sms, num_heads_k, num_q_tokens_per_head_k).num_parts;
 }
 
-void check_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k) {
+void check_metadata(InArray cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k) {
   MetadataTensors t;
   t.cache_seqlens = describe(cache_seqlens);
   t.num_q_tokens_per_head_k = num_q_tokens_per_head_k;
@@ -140,13 +144,13 @@ void plan_metadata_tensors(TensorDesc const& cache_seqlens, int64_t num_q_tokens
   raise_if_failed(r);
 }
 
-void plan_metadata(Array cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k,
+void plan_metadata(InArray cache_seqlens, int64_t num_q_tokens_per_head_k, int64_t num_heads_k,
                    Array sched_meta, Array num_splits, uintptr_t stream) {
   plan_metadata_tensors(describe(cache_seqlens), num_q_tokens_per_head_k, num_heads_k,
                         describe(sched_meta), describe(num_splits), stream);
 }
 
-void check_seqlens(Array cache_seqlens, int64_t max_pages_per_seq) {
+void check_seqlens(InArray cache_seqlens, int64_t max_pages_per_seq) {
   TensorDesc t = describe(cache_seqlens);
   raise_if_failed(detail::expect_dtype("cache_seqlens", t, DataType::kInt32));
   if (t.device != DeviceKind::kCPU || t.ndim != 1 || !detail::contiguous(t))
@@ -187,10 +191,10 @@ int64_t checked_workspace_size(DecodeTensors const& t, DecodeArguments* a) {
   return decode_workspace_size(*a);
 }
 
-int64_t check_decode(Array q, Array k_cache, Array block_table, Array cache_seqlens,
-                     int64_t head_dim_v, OptArray sched_meta, OptArray num_splits,
+int64_t check_decode(InArray q, InArray k_cache, InArray block_table, InArray cache_seqlens,
+                     int64_t head_dim_v, OptInArray sched_meta, OptInArray num_splits,
                      double softmax_scale, bool causal, OptArray out, OptArray lse,
-                     OptArray q_pe, OptArray kpe_cache) {
+                     OptInArray q_pe, OptInArray kpe_cache) {
   DecodeArguments a;
   DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
                    describe(cache_seqlens), describe(sched_meta), describe(num_splits),
@@ -225,10 +229,10 @@ int64_t launch_decode(DecodeTensors const& t, TensorDesc const& ws, bool may_gro
   return 0;
 }
 
-void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int64_t head_dim_v,
-            OptArray sched_meta, OptArray num_splits, double softmax_scale, bool causal, Array out,
-            Array lse, OptArray workspace, uintptr_t stream, OptArray q_pe,
-            OptArray kpe_cache) {
+void decode(InArray q, InArray k_cache, InArray block_table, InArray cache_seqlens,
+            int64_t head_dim_v, OptInArray sched_meta, OptInArray num_splits,
+            double softmax_scale, bool causal, Array out, Array lse, OptArray workspace,
+            uintptr_t stream, OptInArray q_pe, OptInArray kpe_cache) {
   DecodeDescs d = {describe(q),          describe(k_cache),    describe(block_table),
                    describe(cache_seqlens), describe(sched_meta), describe(num_splits),
                    describe(out),        describe(lse),        describe(q_pe),
@@ -237,7 +241,7 @@ void decode(Array q, Array k_cache, Array block_table, Array cache_seqlens, int6
                 false, stream);
 }
 
-void combine(Array o_accum, Array lse_accum, Array num_splits, Array out, Array lse,
+void combine(InArray o_accum, InArray lse_accum, InArray num_splits, Array out, Array lse,
              int64_t max_splits, uintptr_t stream) {
   CombineTensors t;
   t.o_accum = describe(o_accum);

@@ -39,7 +39,8 @@ inline void dtype_text(nb::dlpack::dtype t, char* buf, int size) {
   std::snprintf(buf, size, "%s%d", kind, int(t.bits));
 }
 
-inline TensorDesc describe(nb::ndarray<> const& a) {
+template <class... Flags>
+TensorDesc describe(nb::ndarray<Flags...> const& a) {
   TensorDesc t;
   t.defined = true;
   t.data = const_cast<void*>(static_cast<const void*>(a.data()));
@@ -58,7 +59,8 @@ inline TensorDesc describe(nb::ndarray<> const& a) {
   return t;
 }
 
-inline TensorDesc describe(std::optional<nb::ndarray<>> const& a) {
+template <class... Flags>
+TensorDesc describe(std::optional<nb::ndarray<Flags...>> const& a) {
   return a ? describe(*a) : TensorDesc{};
 }
 
