@@ -17,15 +17,9 @@ from cute_mla import _native
 from cute_mla.reference import mla_decode_reference
 from cute_mla.testing import LSE_TOLERANCE, OUT_TOLERANCE, check_close, make_decode_inputs
 from gpu_marks import requires_sm90
+from test_validation import describe as _describe  # a CPU tensor described as on cuda:0
 
 DV = 512
-
-_DTYPE_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32",
-                torch.int32: "int32"}
-
-
-def _describe(x):
-    return (x.data_ptr(), list(x.shape), list(x.stride()), _DTYPE_NAMES[x.dtype], "cuda", 0)
 
 
 def _split_inputs(b=3, s_q=2, h_q=16, h_kv=1, seqlen=200, device="cpu"):

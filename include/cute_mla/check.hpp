@@ -289,52 +289,53 @@ inline CheckResult check_decode_arguments(DecodeArguments const& a) {
                   "got %d",
                   Limits::kMaxParts, a.num_sm_parts);
 
-  struct Ptr { const char* name; const void* p; int64_t align; };
+  // The RoPE operands are optional (null: the 576-wide convention).
+  struct Ptr { const char* name; const void* p; int64_t align; bool required; };
   const Ptr ptrs[] = {
-      {"q", a.q, Limits::kStrideAlignBytes},
-      {"k_cache", a.k_cache, Limits::kStrideAlignBytes},
-      {"block_table", a.block_table, 4},
-      {"cache_seqlens", a.cache_seqlens, 4},
-      {"tile_scheduler_metadata", a.sched_meta, 32},
-      {"num_splits", a.num_splits, 4},
-      {"out", a.out, Limits::kStrideAlignBytes},
+      {"q", a.q, Limits::kStrideAlignBytes, true},
+      {"k_cache", a.k_cache, Limits::kStrideAlignBytes, true},
+      {"block_table", a.block_table, 4, true},
+      {"cache_seqlens", a.cache_seqlens, 4, true},
+      {"tile_scheduler_metadata", a.sched_meta, 32, true},
+      {"num_splits", a.num_splits, 4, true},
+      {"out", a.out, Limits::kStrideAlignBytes, true},
+      {"q_rope", a.q_rope, Limits::kStrideAlignBytes, false},
+      {"k_rope", a.k_rope, Limits::kStrideAlignBytes, false},
   };
   for (Ptr const& p : ptrs) {
-    if (p.p == nullptr) CUTE_MLA_FAIL(kErrorInvalidValue, "%s: null pointer", p.name);
+    if (p.p == nullptr) {
+      if (!p.required) continue;
+      CUTE_MLA_FAIL(kErrorInvalidValue, "%s: null pointer", p.name);
+    }
     if (!aligned(p.p, p.align))
       CUTE_MLA_FAIL(kErrorInvalidValue, "%s: data pointer must be %lld-byte aligned",
                     p.name, static_cast<long long>(p.align));
-  }
-  if (split_rope) {
-    const Ptr rope[] = {{"q_rope", a.q_rope, Limits::kStrideAlignBytes},
-                        {"k_rope", a.k_rope, Limits::kStrideAlignBytes}};
-    for (Ptr const& p : rope)
-      if (!aligned(p.p, p.align))
-        CUTE_MLA_FAIL(kErrorInvalidValue, "%s: data pointer must be %lld-byte aligned",
-                      p.name, static_cast<long long>(p.align));
   }
   if (a.lse != nullptr && !aligned(a.lse, 4))
     CUTE_MLA_FAIL(kErrorInvalidValue, "lse: data pointer must be 4-byte aligned");
 
   const int64_t eb = element_bytes(a.element);
   // Innermost first, so that a bad stride is named rather than one derived from it.
-  CUTE_MLA_TRY(expect_stride_multiple("q", "head", a.q_head_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("q", "seq", a.q_seq_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("q", "batch", a.q_batch_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "head", a.k_head_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "row", a.k_row_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("k_cache", "page", a.k_page_stride, eb));
-  if (split_rope) {
-    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "head", a.q_rope_head_stride, eb));
-    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "seq", a.q_rope_seq_stride, eb));
-    CUTE_MLA_TRY(expect_stride_multiple("q_rope", "batch", a.q_rope_batch_stride, eb));
-    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "head", a.k_rope_head_stride, eb));
-    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "row", a.k_rope_row_stride, eb));
-    CUTE_MLA_TRY(expect_stride_multiple("k_rope", "page", a.k_rope_page_stride, eb));
-  }
-  CUTE_MLA_TRY(expect_stride_multiple("out", "head", a.out_head_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "seq", a.out_seq_stride, eb));
-  CUTE_MLA_TRY(expect_stride_multiple("out", "batch", a.out_batch_stride, eb));
+  struct Stride { const char* tensor; const char* which; int64_t stride; bool applies; };
+  const Stride strides[] = {
+      {"q", "head", a.q_head_stride, true},
+      {"q", "seq", a.q_seq_stride, true},
+      {"q", "batch", a.q_batch_stride, true},
+      {"k_cache", "head", a.k_head_stride, true},
+      {"k_cache", "row", a.k_row_stride, true},
+      {"k_cache", "page", a.k_page_stride, true},
+      {"q_rope", "head", a.q_rope_head_stride, split_rope},
+      {"q_rope", "seq", a.q_rope_seq_stride, split_rope},
+      {"q_rope", "batch", a.q_rope_batch_stride, split_rope},
+      {"k_rope", "head", a.k_rope_head_stride, split_rope},
+      {"k_rope", "row", a.k_rope_row_stride, split_rope},
+      {"k_rope", "page", a.k_rope_page_stride, split_rope},
+      {"out", "head", a.out_head_stride, true},
+      {"out", "seq", a.out_seq_stride, true},
+      {"out", "batch", a.out_batch_stride, true},
+  };
+  for (Stride const& st : strides)
+    if (st.applies) CUTE_MLA_TRY(expect_stride_multiple(st.tensor, st.which, st.stride, eb));
   if (a.block_table_stride < a.max_pages_per_seq && a.batch > 1)
     CUTE_MLA_FAIL(kErrorInvalidValue,
                   "block_table: row stride %lld is smaller than its %d columns",

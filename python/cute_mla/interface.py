@@ -52,6 +52,17 @@ def _require_pair(name: str, x) -> Tuple[torch.Tensor, torch.Tensor]:
             _require_tensor(f"{name}[1] (num_splits)", x[1]))
 
 
+def _resolve_scale(softmax_scale) -> float:
+    """The default ``576 ** -0.5``, or the given number as a float (its range: check.hpp)."""
+    if softmax_scale is None:
+        return _DEFAULT_SCALE
+    if type(softmax_scale) is float:
+        return softmax_scale
+    if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
+        raise TypeError(f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
+    return float(softmax_scale)
+
+
 def _not_supported(feature: str):
     raise NotImplementedError(f"{feature}: not supported by cute-mla's dense decode")
 
@@ -235,13 +246,7 @@ def flash_mla_with_kvcache(
         if value is not None:
             _require_tensor(name, value)
 
-    if softmax_scale is None:
-        softmax_scale = _DEFAULT_SCALE
-    elif type(softmax_scale) is not float:
-        if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
-            raise TypeError(
-                f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
-        softmax_scale = float(softmax_scale)
+    softmax_scale = _resolve_scale(softmax_scale)
     causal = bool(causal)
 
     if _is_compiling():
@@ -296,14 +301,11 @@ def mla_decode(
     for name, value in (("out", out), ("lse", lse), ("workspace", workspace)):
         if value is not None:
             _require_tensor(name, value)
-    if softmax_scale is None:
-        softmax_scale = _DEFAULT_SCALE
-    elif isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
-        raise TypeError(f"softmax_scale: expected a float, got {type(softmax_scale).__name__}")
+    softmax_scale = _resolve_scale(softmax_scale)
     if _is_compiling():
         _not_supported("mla_decode under torch.compile (use flash_mla_with_kvcache)")
     return _launch.decode(q_nope, ckv_cache, block_table, cache_seqlens, HEAD_DIM_V,
-                          tile_scheduler_metadata, num_splits, float(softmax_scale),
+                          tile_scheduler_metadata, num_splits, softmax_scale,
                           bool(causal), out, lse, workspace, q_pe, kpe_cache)
 
 
