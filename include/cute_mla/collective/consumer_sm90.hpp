@@ -1,22 +1,29 @@
-// The two consumer warpgroups of the decode kernel. Per page, warpgroup 0
-// computes S = Q K^T on the tensor cores and the online softmax in the log2
-// domain, and posts P and each row's rescale factor in shared memory; then
-// both warpgroups rescale their half of O and add P V (warpgroup w owns
-// columns [256w, 256w + 256)).
+// The consumer warpgroups of the decode kernel.
+//   * Warpgroup 0 ("scores"): per page, S = Q K^T on the tensor cores (group
+//     by group as the TMA boxes land), the online softmax in the log2 domain,
+//     and P and each row's rescale factor posted in shared memory. It keeps
+//     the row maxima and sums and writes the LSE.
+//   * Warpgroups 1 and 2 ("values"): each owns half of O (columns
+//     [256h, 256h + 256)), rescales it and adds P V for every page, and
+//     writes the output.
+// So S of page t + 1 runs on the tensor cores while the value warpgroups
+// compute P V of page t, and the softmax of a page overlaps P V too.
 // The epilogue writes the final output for a request of one piece, or an fp32
 // partial (normalised O, base-2 LSE) for a piece of a split request.
 //
 // What must stay true:
 //   * rows past a sequence end of the last page are zeroed in shared memory
-//     before any GEMM reads them (the cache may hold NaN there);
-//   * every consumer thread arrives on kv_empty (and every thread of
-//     warpgroup 0 on q_empty) exactly once per use, after its last read of
-//     the buffer has completed (wgmma waited);
-//   * P is rewritten only after warpgroup 1 arrived on kProbsConsumed for
-//     the previous page (its wgmma reads are done); row_scale alternates
-//     between two buffers, so a write is two pages after the read it could
-//     clobber and a full kProbsReady barrier lies between; row_sum is read by
-//     warpgroup 1 before it reaches the next page's kProbsReady.
+//     (by warpgroup 0, before its S and before it posts P) before any GEMM
+//     reads them (the cache may hold NaN there);
+//   * every consumer warp arrives on kv_empty of every CTA of its cluster
+//     exactly once per page, after its last read of the stage has completed
+//     (wgmma waited), and every thread of warpgroup 0 on q_empty once per
+//     request;
+//   * P, row_scale and row_sum are rewritten only after the value
+//     warpgroups arrived on kProbsConsumed for the page that read them: the
+//     scores warpgroup syncs on it before each page's P (but the first of a
+//     request) and once at the end of every request, so per page one arrival
+//     meets one sync and a barrier never holds two generations.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -60,6 +67,16 @@ CUTE_DEVICE void gemm_ss(Mma& mma, TA const& a, TB const& b, TC& c) {
   warpgroup_fence_operand(c);
 }
 
+// 2^x by the MUFU unit directly (ex2.approx.ftz): exp2f adds a range
+// reduction (compare, two multiplies) per element on the softmax's critical
+// path; results below 2^-126 flush to 0, far below a bf16 P's resolution
+// next to the row maximum's 1.
+CUTE_DEVICE float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 CUTE_DEVICE float quad_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
@@ -79,13 +96,15 @@ struct ConsumerSm90 {
   using TxBarrier = cutlass::arch::ClusterTransactionBarrier;
   static constexpr int kRows = 2;  // query rows per thread (r, r + 8)
   static constexpr float kLn2 = 0.69314718055994530942f;
+  static constexpr int kGroupSteps = Traits::kBoxCols / 16 * Traits::kBoxesPerGroup;  // S k-steps
 
   // bar.sync / bar.arrive need each warp converged; data-dependent paths in
   // the math before them (exp2f, conversions) may leave it split, and
   // compute-sanitizer's synccheck saw exactly that without the __syncwarp.
-  CUTE_DEVICE static void sync(kernel::NamedBarrier id) {
+  CUTE_DEVICE static void sync(kernel::NamedBarrier id,
+                               int threads = Traits::kConsumerThreads) {
     __syncwarp();
-    cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, static_cast<uint32_t>(id));
+    cutlass::arch::NamedBarrier::sync(threads, static_cast<uint32_t>(id));
   }
 
   CUTE_DEVICE static void arrive(kernel::NamedBarrier id) {
@@ -93,58 +112,72 @@ struct ConsumerSm90 {
     cutlass::arch::NamedBarrier::arrive(Traits::kConsumerThreads, static_cast<uint32_t>(id));
   }
 
+  // This warp is done reading the stage: one arrival on its kv_empty in every
+  // CTA of the cluster (after __syncwarp, so every lane's reads are done).
+  CUTE_DEVICE static void release_stage(uint64_t* empty, int32_t cluster_tiles) {
+    __syncwarp();
+    const bool leader = cute::elect_one_sync();
+    if (cluster_tiles == 1) {
+      if (leader) Barrier::arrive(empty);
+    } else {
+      for (int32_t c = 0; c < cluster_tiles; ++c) Barrier::arrive(empty, uint32_t(c), leader);
+    }
+  }
+
+  // The query rows of this thread's two accumulator rows (the S and the O
+  // accumulators give a thread the same rows).
+  struct Rows {
+    int32_t row[kRows], seq[kRows], head_in_group[kRows];
+    bool valid[kRows];
+  };
+
+  template <class CoordRowCol>
+  CUTE_DEVICE static Rows rows_of(kernel::DecodeParamsSm90 const& params, int32_t m_tile,
+                                  CoordRowCol const& c_rc) {
+    Rows r;
+    const int32_t heads_pad_mask = (1 << params.heads_pad_log2) - 1;
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      r.row[i] = cute::get<0>(c_rc(i, 0));
+      const int32_t tile_row = m_tile * Traits::kBlockM + r.row[i];
+      r.seq[i] = tile_row >> params.heads_pad_log2;
+      r.head_in_group[i] = tile_row & heads_pad_mask;
+      r.valid[i] = r.seq[i] < params.seqlen_q && r.head_in_group[i] < params.heads_per_kv;
+    }
+    return r;
+  }
+
+  CUTE_DEVICE static kernel::Piece piece(kernel::DecodeParamsSm90 const& params,
+                                         SchedMeta const& sched, int32_t req) {
+    return kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
+                            params.max_pages_per_seq);
+  }
+
+  // Warpgroup 0: S, softmax, P; row statistics and the LSE.
   template <class Storage>
-  CUTE_DEVICE static void run(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
-                              Storage& ss, int32_t m_tile, int32_t kv_head) {
+  CUTE_DEVICE static void run_scores(kernel::DecodeParamsSm90 const& params,
+                                     SchedMeta const& sched, Storage& ss, int32_t m_tile,
+                                     int32_t kv_head) {
     using namespace cute;
     using T = Traits;
-    const int wg = threadIdx.x / T::kWarpgroupThreads;  // consumer warpgroup 0 or 1
     const int tid = threadIdx.x % T::kWarpgroupThreads;
-    const bool computes_s = wg == 0;
 
     typename T::TiledMmaS mma_s;
-    typename T::TiledMmaO mma_o;
     auto thr_s = mma_s.get_thread_slice(tid);
-    auto thr_o = mma_o.get_thread_slice(tid);
-
     Tensor sQ = make_tensor(make_smem_ptr(ss.q), typename T::SmemLayoutQ{});    // (64,576)
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
     Tensor tSrQ = thr_s.make_fragment_A(thr_s.partition_A(sQ));                 // (MMA,1,36)
-    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));                 // (MMA,1,4)
     Tensor tSsP = thr_s.partition_C(sP);                                         // (MMA,1,1)
-
-    // (row, col) of every accumulator element this thread holds. The S and
-    // O accumulators give a thread the same two rows.
     Tensor cS = thr_s.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::BlockN>{}));
-    Tensor cO = thr_o.partition_C(
-        make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cS_rc = make_tensor(cS.data(), detail::accumulator_rowcol(cS.layout()));  // (2,16)
-    Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
-
-    const int32_t heads_pad_mask = (1 << params.heads_pad_log2) - 1;
-    int32_t row[kRows], seq[kRows], head_in_group[kRows];
-    bool row_valid[kRows];
-    CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i) {
-      row[i] = get<0>(cO_rc(i, 0));
-      const int32_t r = m_tile * T::kBlockM + row[i];
-      seq[i] = r >> params.heads_pad_log2;
-      head_in_group[i] = r & heads_pad_mask;
-      row_valid[i] = seq[i] < params.seqlen_q && head_in_group[i] < params.heads_per_kv;
-    }
+    const Rows rows = rows_of(params, m_tile, cS_rc);
     const bool causal = params.mask == MaskMode::kCausal;
 
     int32_t q_uses = 0;
     int32_t kv_uses = 0;
     for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
-      const kernel::Piece pc = kernel::piece_of(sched, req, params.cache_seqlens[req],
-                                                MlaShape::kPageSize, params.max_pages_per_seq);
-      Tensor tOrO = partition_fragment_C(mma_o, Shape<typename T::BlockM,
-                                                      typename T::ColsPerWg>{});  // (MMA,1,1)
-      clear(tOrO);
-      Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
-      // Warpgroup 0 keeps the running max (log2 units) and row sums.
+      const kernel::Piece pc = piece(params, sched, req);
       float row_max[kRows], row_sum[kRows];
       int32_t key_limit[kRows];
       CUTE_UNROLL
@@ -152,74 +185,140 @@ struct ConsumerSm90 {
         row_max[i] = -INFINITY;
         row_sum[i] = 0.f;
         // Bottom-right causal: token s of s_q sees keys [0, len - s_q + s].
-        key_limit[i] = causal ? min(pc.seqlen, pc.seqlen - params.seqlen_q + 1 + seq[i])
+        key_limit[i] = causal ? min(pc.seqlen, pc.seqlen - params.seqlen_q + 1 + rows.seq[i])
                               : pc.seqlen;
       }
       const bool has_kv = pc.begin_block < pc.end_block;
-      if (has_kv && computes_s) {
+      if (has_kv) {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
       }
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
-        TxBarrier::wait(&ss.kv_full[stage], (kv_uses / T::kStages) & 1);
-        const bool first_use = kv_uses == 0;
+        const uint32_t phase = (kv_uses / T::kStages) & 1;
         ++kv_uses;
-        Element* kv = ss.kv[stage];
-        Tensor sK = make_tensor(make_smem_ptr(kv), typename T::SmemLayoutK{});   // (64,576)
+        uint64_t* full = ss.kv_full[stage];
+        Tensor sK = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutK{});
 
         const int32_t rows_in_page = pc.seqlen - blk * T::kBlockN;
-        if (rows_in_page < T::kBlockN) zero_tail_rows(sK, rows_in_page);
+        if (rows_in_page < T::kBlockN) {
+          CUTE_UNROLL
+          for (int g = 0; g < T::kBoxGroups; ++g) TxBarrier::wait(&full[g], phase);
+          zero_tail_rows(sK, rows_in_page);
+        }
 
-        float scale[kRows];
-        if (computes_s) {
-          Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sK));            // (MMA,1,36)
-          Tensor tSrS = partition_fragment_C(mma_s, Shape<typename T::BlockM,
-                                                          typename T::BlockN>{});  // (MMA,1,1)
-          detail::gemm_ss<true>(mma_s, tSrQ, tSrK, tSrS);
-          if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
+        Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sK));            // (MMA,1,36)
+        Tensor tSrS = partition_fragment_C(mma_s, Shape<typename T::BlockM,
+                                                        typename T::BlockN>{});  // (MMA,1,1)
+        // One commit group per group of boxes, each issued as soon as it lands.
+        warpgroup_fence_operand(tSrS);
+        mma_s.accumulate_ = GMMA::ScaleOut::Zero;
+        CUTE_UNROLL
+        for (int g = 0; g < T::kBoxGroups; ++g) {
+          TxBarrier::wait(&full[g], phase);
+          warpgroup_arrive();
+          CUTE_UNROLL
+          for (int k = g * kGroupSteps; k < (g + 1) * kGroupSteps; ++k) {
+            gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), tSrS);
+            mma_s.accumulate_ = GMMA::ScaleOut::One;
+          }
+          warpgroup_commit_batch();
+        }
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS);
+        if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
+        release_stage(&ss.kv_empty[stage], params.cluster_tiles);  // S has read the page
 
-          Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
-          const int32_t first_key = blk * T::kBlockN;
+        Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
+        const int32_t first_key = blk * T::kBlockN;
+        // Only a page that reaches past a row's last key needs the mask.
+        if (first_key + T::kBlockN > min(key_limit[0], key_limit[1])) {
           CUTE_UNROLL
           for (int i = 0; i < kRows; ++i) {
-            float tile_max = -INFINITY;
             CUTE_UNROLL
-            for (int j = 0; j < size<1>(S); ++j) {
+            for (int j = 0; j < size<1>(S); ++j)
               if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
-              tile_max = fmaxf(tile_max, S(i, j));
-            }
-            const float new_max =
-                fmaxf(row_max[i], detail::quad_max(tile_max) * params.scale_log2);
-            // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
-            const float base = new_max == -INFINITY ? 0.f : new_max;
-            scale[i] = exp2f(row_max[i] - base);
-            row_max[i] = new_max;
-            float sum = 0.f;
-            CUTE_UNROLL
-            for (int j = 0; j < size<1>(S); ++j) {
-              S(i, j) = exp2f(fmaf(S(i, j), params.scale_log2, -base));
-              sum += S(i, j);
-            }
-            row_sum[i] = row_sum[i] * scale[i] + sum;
           }
-          Tensor tSrP = make_tensor_like<Element>(tSrS);
-          CUTE_UNROLL
-          for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
-          // Warpgroup 1 must be done with the previous page's P and scale.
-          if (!first_use) sync(kernel::NamedBarrier::kProbsConsumed);
-          copy(tSrP, tSsP);
-          if (tid % 4 == 0) {
-            CUTE_UNROLL
-            for (int i = 0; i < kRows; ++i) ss.row_scale[stage][row[i]] = scale[i];
-          }
-          cutlass::arch::fence_view_async_shared();
-          sync(kernel::NamedBarrier::kProbsReady);
-        } else {
-          sync(kernel::NamedBarrier::kProbsReady);
-          CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[stage][row[i]];
         }
+        float scale[kRows];
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) {
+          float tile_max = -INFINITY;
+          CUTE_UNROLL
+          for (int j = 0; j < size<1>(S); ++j) tile_max = fmaxf(tile_max, S(i, j));
+          const float new_max =
+              fmaxf(row_max[i], detail::quad_max(tile_max) * params.scale_log2);
+          // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
+          const float base = new_max == -INFINITY ? 0.f : new_max;
+          scale[i] = detail::fast_exp2(row_max[i] - base);
+          row_max[i] = new_max;
+          float sum = 0.f;
+          CUTE_UNROLL
+          for (int j = 0; j < size<1>(S); ++j) {
+            S(i, j) = detail::fast_exp2(fmaf(S(i, j), params.scale_log2, -base));
+            sum += S(i, j);
+          }
+          row_sum[i] = row_sum[i] * scale[i] + sum;
+        }
+        Tensor tSrP = make_tensor_like<Element>(tSrS);
+        CUTE_UNROLL
+        for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
+        // The value warpgroups must be done with the previous page's P and scale.
+        if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
+        copy(tSrP, tSsP);
+        if (tid % 4 == 0) {
+          CUTE_UNROLL
+          for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
+        }
+        cutlass::arch::fence_view_async_shared();
+        arrive(kernel::NamedBarrier::kProbsReady);
+      }
+      // The last page's P.V is done: its P, scale and the previous row sums are free.
+      if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);
+      scores_epilogue(params, ss, pc, req, kv_head, tid, has_kv, rows, row_max, row_sum);
+    }
+  }
+
+  // Warpgroups 1 and 2: O[:, 256h : 256h + 256) += P V for every page.
+  template <class Storage>
+  CUTE_DEVICE static void run_values(kernel::DecodeParamsSm90 const& params,
+                                     SchedMeta const& sched, Storage& ss, int32_t m_tile,
+                                     int32_t kv_head) {
+    using namespace cute;
+    using T = Traits;
+    const int half = threadIdx.x / T::kWarpgroupThreads - 1;
+    const int tid = threadIdx.x % T::kWarpgroupThreads;
+
+    typename T::TiledMmaO mma_o;
+    auto thr_o = mma_o.get_thread_slice(tid);
+    Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
+    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));                 // (MMA,1,4)
+    Tensor cO = thr_o.partition_C(
+        make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
+    Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
+    const Rows rows = rows_of(params, m_tile, cO_rc);
+    // The box groups holding this half's latent boxes.
+    constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
+    const int first_group = half * kHalfBoxes / T::kBoxesPerGroup;
+    const int last_group = ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
+
+    int32_t kv_uses = 0;
+    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+      const kernel::Piece pc = piece(params, sched, req);
+      Tensor tOrO = partition_fragment_C(mma_o, Shape<typename T::BlockM,
+                                                      typename T::ColsPerWg>{});  // (MMA,1,1)
+      clear(tOrO);
+      Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
+      for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
+        const int32_t stage = kv_uses % T::kStages;
+        const uint32_t phase = (kv_uses / T::kStages) & 1;
+        ++kv_uses;
+        for (int g = first_group; g <= last_group; ++g)
+          TxBarrier::wait(&ss.kv_full[stage][g], phase);
+        sync(kernel::NamedBarrier::kProbsReady);
+        float scale[kRows];
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
 
         // Most pages leave the row maxima unchanged: skip the 128 multiplies then.
         if (__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) {
@@ -230,19 +329,20 @@ struct ConsumerSm90 {
           }
         }
 
-        Tensor sVt = make_tensor(make_smem_ptr(kv), typename T::SmemLayoutVt{});  // (512,64)
-        Tensor sVw = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
-                                make_coord(wg, _0{}));                           // (256,64)
-        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVw));            // (MMA,1,4)
+        Tensor sVt = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutVt{});
+        Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
+                                make_coord(half, _0{}));                         // (256,64)
+        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,1,4)
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
-        if (!computes_s) arrive(kernel::NamedBarrier::kProbsConsumed);
-        Barrier::arrive(&ss.kv_empty[stage]);
+        arrive(kernel::NamedBarrier::kProbsConsumed);
+        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
       }
-      epilogue(params, ss, pc, req, kv_head, wg, tid, has_kv, row, seq, head_in_group,
-               row_valid, row_max, row_sum, O, cO_rc);
+      values_epilogue(params, ss, pc, req, kv_head, half, has_kv_of(pc), rows, O, cO_rc);
     }
-    // Match warpgroup 1's last kProbsConsumed arrival.
-    if (computes_s && kv_uses > 0) sync(kernel::NamedBarrier::kProbsConsumed);
+  }
+
+  CUTE_DEVICE static bool has_kv_of(kernel::Piece const& pc) {
+    return pc.begin_block < pc.end_block;
   }
 
   // Rows [rows_in_page, 64) of the last page hold whatever the pool holds
@@ -254,50 +354,82 @@ struct ConsumerSm90 {
     constexpr int kChunksPerRow = Traits::kHeadDim / kChunk;
     const int32_t first = rows_in_page < 0 ? 0 : rows_in_page;
     const int32_t chunks = (Traits::kBlockN - first) * kChunksPerRow;
-    for (int32_t c = threadIdx.x; c < chunks; c += Traits::kConsumerThreads) {
+    for (int32_t c = threadIdx.x; c < chunks; c += Traits::kWarpgroupThreads) {
       const int32_t r = first + c / kChunksPerRow;
       const int32_t col = (c % kChunksPerRow) * kChunk;
       *reinterpret_cast<uint4*>(&sK(r, col)) = make_uint4(0, 0, 0, 0);
     }
     cutlass::arch::fence_view_async_shared();
-    sync(kernel::NamedBarrier::kTailZeroed);
+    sync(kernel::NamedBarrier::kTailZeroed, Traits::kWarpgroupThreads);
   }
 
-  template <class Storage, class OTensor, class CoordTensor>
-  CUTE_DEVICE static void epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
-                                   kernel::Piece const& pc, int32_t req, int32_t kv_head,
-                                   int wg, int tid, bool has_kv, int32_t const* row,
-                                   int32_t const* seq, int32_t const* head_in_group,
-                                   bool const* row_valid, float const* row_max,
-                                   float const* row_sum, OTensor const& O,
-                                   CoordTensor const& cO_rc) {
-    using namespace cute;
+  // The row sums over the quad, posted for the value warpgroups; the LSE.
+  template <class Storage>
+  CUTE_DEVICE static void scores_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
+                                          kernel::Piece const& pc, int32_t req,
+                                          int32_t kv_head, int tid, bool has_kv,
+                                          Rows const& rows, float const* row_max,
+                                          float const* row_sum) {
     float total[kRows];
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
     if (has_kv) {
-      if (wg == 0 && tid % 4 == 0) {
+      if (tid % 4 == 0) {
         CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) ss.row_sum[row[i]] = total[i];
+        for (int i = 0; i < kRows; ++i) ss.row_sum[rows.row[i]] = total[i];
       }
-      sync(kernel::NamedBarrier::kRowSumExchange);
-      CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[row[i]];
+      arrive(kernel::NamedBarrier::kRowSumExchange);
     }
+    if (tid % 4 != 0) return;
     const float nan = __int_as_float(0x7fffffff);
     const int32_t rows_per_kv = params.seqlen_q * params.heads_per_kv;
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
-      if (!row_valid[i]) continue;
+      if (!rows.valid[i]) continue;
       const bool any = has_kv && total[i] > 0.f;
-      float inv = any ? 1.f / total[i] : 0.f;
-      float lse2 = any ? row_max[i] + log2f(total[i]) : -INFINITY;
-      if (pc.invalid) inv = lse2 = nan;
-      const int32_t head = kv_head * params.heads_per_kv + head_in_group[i];
-      const int32_t col0 = wg * Traits::kColsPerWarpgroup;
+      const float lse2 = pc.invalid ? nan : (any ? row_max[i] + log2f(total[i]) : -INFINITY);
+      const int32_t head = kv_head * params.heads_per_kv + rows.head_in_group[i];
+      if (!pc.split) {
+        if (params.lse != nullptr)
+          params.lse[req * params.lse_batch_stride + head * params.lse_head_stride +
+                     rows.seq[i] * params.lse_seq_stride] =
+              pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
+      } else {
+        const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
+        const int64_t row_index = (slot * params.num_heads_kv + kv_head) * rows_per_kv +
+                                  rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
+        params.lse_accum[row_index] = lse2;
+      }
+    }
+  }
+
+  // O normalised by the row sums: the output, or the fp32 partial of a split.
+  template <class Storage, class OTensor, class CoordTensor>
+  CUTE_DEVICE static void values_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
+                                          kernel::Piece const& pc, int32_t req,
+                                          int32_t kv_head, int half, bool has_kv,
+                                          Rows const& rows, OTensor const& O,
+                                          CoordTensor const& cO_rc) {
+    using namespace cute;
+    float total[kRows] = {0.f, 0.f};
+    if (has_kv) {
+      sync(kernel::NamedBarrier::kRowSumExchange);
+      CUTE_UNROLL
+      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
+    }
+    const float nan = __int_as_float(0x7fffffff);
+    const int32_t rows_per_kv = params.seqlen_q * params.heads_per_kv;
+    const int32_t col0 = half * Traits::kColsPerWarpgroup;
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      if (!rows.valid[i]) continue;
+      float inv = has_kv && total[i] > 0.f ? 1.f / total[i] : 0.f;
+      if (pc.invalid) inv = nan;
+      const int32_t head = kv_head * params.heads_per_kv + rows.head_in_group[i];
       if (!pc.split) {
         Element* out = static_cast<Element*>(params.out) + req * params.out_batch_stride +
-                       seq[i] * params.out_seq_stride + head * params.out_head_stride + col0;
+                       rows.seq[i] * params.out_seq_stride + head * params.out_head_stride +
+                       col0;
         CUTE_UNROLL
         for (int j = 0; j < size<1>(O); j += 2) {
           const int32_t col = get<1>(cO_rc(i, j));
@@ -306,21 +438,16 @@ struct ConsumerSm90 {
           pack.e[1] = Element(O(i, j + 1) * inv);
           *reinterpret_cast<uint32_t*>(out + col) = pack.u;
         }
-        if (wg == 0 && tid % 4 == 0 && params.lse != nullptr)
-          params.lse[req * params.lse_batch_stride + head * params.lse_head_stride +
-                     seq[i] * params.lse_seq_stride] =
-              pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
       } else {
         const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
         const int64_t row_index = (slot * params.num_heads_kv + kv_head) * rows_per_kv +
-                                  seq[i] * params.heads_per_kv + head_in_group[i];
+                                  rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
         float* partial = params.o_accum + row_index * Traits::kHeadDimV + col0;
         CUTE_UNROLL
         for (int j = 0; j < size<1>(O); j += 2) {
           const int32_t col = get<1>(cO_rc(i, j));
           *reinterpret_cast<float2*>(partial + col) = make_float2(O(i, j) * inv, O(i, j + 1) * inv);
         }
-        if (wg == 0 && tid % 4 == 0) params.lse_accum[row_index] = lse2;
       }
     }
   }

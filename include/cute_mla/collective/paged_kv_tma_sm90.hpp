@@ -17,6 +17,9 @@
 
 #include <cute/arch/copy_sm90_desc.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
+#if defined(__CUDACC__)
+#include <cutlass/arch/barrier.h>
+#endif
 
 #include "cute_mla/arguments.hpp"
 #include "cute_mla/kernel/decode_params_sm90.hpp"
@@ -207,16 +210,33 @@ struct PagedKvTmaSm90 {
 
 #if defined(__CUDACC__)
   // The nine boxes of one page (kv head `kv_head`, pool page `page`): eight
-  // latent boxes, then the RoPE box.
+  // latent boxes, then the RoPE box; box c completes barrier
+  // bars[c / kBoxesPerGroup], so a reader may start on the first group while
+  // the others are in flight. In a cluster of `cluster` CTAs every CTA
+  // expects all nine boxes, and CTA `rank` loads boxes rank, rank + cluster,
+  // ... for all of them (multicast).
   CUTE_DEVICE static void load_page(CUtensorMap const& latent, CUtensorMap const& rope,
-                                    uint64_t* bar, Element* smem, int32_t kv_head,
-                                    int32_t page) {
+                                    uint64_t* bars, Element* smem, int32_t kv_head,
+                                    int32_t page, int32_t rank, int32_t cluster) {
+    using Barrier = cutlass::arch::ClusterTransactionBarrier;
+    const uint16_t everyone = uint16_t((1u << cluster) - 1u);
 #pragma unroll
-    for (int c = 0; c < Traits::kLatentBoxes; ++c)
-      cute::SM90_TMA_LOAD_4D::copy(&latent, bar, kEvictFirst, smem + c * kBoxElems,
-                                   c * kBoxCols, 0, kv_head, page);
-    cute::SM90_TMA_LOAD_4D::copy(&rope, bar, kEvictFirst,
-                                 smem + Traits::kLatentBoxes * kBoxElems, 0, 0, kv_head, page);
+    for (int g = 0; g < Traits::kBoxGroups; ++g)
+      Barrier::arrive_and_expect_tx(&bars[g], Traits::kBoxBytes * Traits::kBoxesPerGroup);
+#pragma unroll
+    for (int c = 0; c < Traits::kBoxes; ++c) {
+      if (c % cluster != rank) continue;
+      uint64_t* bar = &bars[c / Traits::kBoxesPerGroup];
+      const bool is_rope = c == Traits::kLatentBoxes;
+      CUtensorMap const* map = is_rope ? &rope : &latent;
+      const int32_t col = is_rope ? 0 : c * kBoxCols;
+      if (cluster == 1)
+        cute::SM90_TMA_LOAD_4D::copy(map, bar, kEvictFirst, smem + c * kBoxElems, col, 0,
+                                     kv_head, page);
+      else
+        cute::SM90_TMA_LOAD_MULTICAST_4D::copy(map, bar, everyone, kEvictFirst,
+                                               smem + c * kBoxElems, col, 0, kv_head, page);
+    }
   }
 
   // The nine boxes of query tile `m_tile` of (request, kv head), laid out

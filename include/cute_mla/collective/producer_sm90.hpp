@@ -5,6 +5,7 @@
 // bytes; it never touches registers of the consumers.
 #pragma once
 
+#include <cute/arch/cluster_sm90.hpp>
 #include <cutlass/arch/barrier.h>
 
 #include "cute_mla/collective/paged_kv_tma_sm90.hpp"
@@ -24,6 +25,7 @@ struct ProducerSm90 {
                               Storage& ss, int32_t m_tile, int32_t kv_head) {
     int32_t q_loads = 0;
     int32_t kv_loads = 0;
+    const int32_t rank = params.cluster_tiles > 1 ? int32_t(cute::block_rank_in_cluster()) : 0;
     for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
       const kernel::Piece pc =
           kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
@@ -43,8 +45,8 @@ struct ProducerSm90 {
         const int32_t stage = kv_loads % Traits::kStages;
         const int32_t round = kv_loads / Traits::kStages;
         if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
-        Barrier::arrive_and_expect_tx(&ss.kv_full[stage], Traits::kTileBytes);
-        Loads::load_page(params.tma_kv, params.tma_kv_rope, &ss.kv_full[stage], ss.kv[stage], kv_head, page);
+        Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
+                         kv_head, page, rank, params.cluster_tiles);
         ++kv_loads;
         page = next_page;
       }

@@ -86,6 +86,8 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   p->max_pages_per_seq = a.max_pages_per_seq;
   p->scale_log2 = a.softmax_scale * 1.4426950408889634f;
   p->mask = a.mask;
+  p->cluster_tiles = kernel::cluster_tiles_for(
+      kernel::query_tiles(a.seqlen_q, 1 << p->heads_pad_log2, Traits::kBlockM));
   p->block_table = a.block_table;
   p->block_table_stride = a.block_table_stride;
   p->cache_seqlens = a.cache_seqlens;
@@ -146,8 +148,20 @@ CheckResult MlaDecode<Element>::run(DecodeArguments const& a, void* workspace,
   const dim3 grid(a.num_sm_parts,
                   kernel::query_tiles(a.seqlen_q, 1 << params.heads_pad_log2, Traits::kBlockM),
                   a.num_heads_kv);
-  fn<<<grid, Traits::kThreads, Traits::kSharedBytes, stream>>>(params);
-  cudaError_t e = cudaGetLastError();
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(Traits::kThreads);
+  config.dynamicSmemBytes = Traits::kSharedBytes;
+  config.stream = stream;
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = 1;
+  cluster.val.clusterDim.y = unsigned(params.cluster_tiles);
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  cudaError_t e = cudaLaunchKernelEx(&config, fn, params);
+  if (e == cudaSuccess) e = cudaGetLastError();
   if (e != cudaSuccess) return cuda_error("decode_kernel_sm90 launch", e);
   return Combine<Element>::run(combine_arguments(a, workspace), stream);
 }

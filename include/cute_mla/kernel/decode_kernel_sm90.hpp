@@ -1,31 +1,38 @@
 // The SM90 MLA decode kernel.
 //
-// Grid: (num_sm_parts, query tiles, h_kv); one CTA per SM (230 KB of shared
+// Grid: (num_sm_parts, query tiles, h_kv); one CTA per SM (225 KB of shared
 // memory). blockIdx.x picks the scheduler part, a contiguous run of (request,
-// page) work; blockIdx.y the 64-row query tile; blockIdx.z the KV head.
-// Block: 384 threads = consumer warpgroups 0 and 1 (softmax and both GEMMs on
-// wgmma) + producer warpgroup 2, whose warp 8 issues the TMA loads of Q and
-// the KV pages (two stages); setmaxnreg moves the producer's registers to
-// the consumers.
+// page) work; blockIdx.y the 64-row query tile; blockIdx.z the KV head. With
+// an even number of query tiles, clusters of two CTAs (tiles 2k, 2k+1) walk
+// the same pages, and each CTA loads every other box of a page for both
+// (TMA multicast).
+// Block: 512 threads = warpgroup 0 (S and softmax), warpgroups 1 and 2 (half
+// of O each: P V), warpgroup 3 whose warp 12 issues the TMA loads of Q and of
+// the KV pages (two stages, three box groups each); setmaxnreg moves
+// registers from the S and producer warpgroups to the P V ones.
 //
 // Why this schedule (measured on an H100, bench quick grid, graph replay;
 // bench/notes/tuning-log.md has every version):
 //   * Memory-bound range (h_q * s_q <= 64): a 64-key page needs ~1.5 us of
-//     tensor work and ~3.2 us of HBM time per SM, so the consumers may work in
-//     lockstep as long as the copy engine never idles; the producer warp with
-//     its own full/empty barriers keeps the next page in flight. Measured:
-//     95 % of the copy ceiling at b=128 h_q=16 L=16K.
-//   * Warpgroup 0 alone computes S (N = 64): with S split by keys over both
-//     warpgroups (N = 32) each SS wgmma re-read Q, S was smem-bound (1728 vs
-//     1152 cycles per page); the change took b=128 s_q=2 h_q=128 L=16K from
-//     2576 to 2200 us (459 -> 537 TFLOP/s).
-//   * Issuing S of the next page before P V (to fill the softmax gap) was
-//     11 % slower with two KV stages: the next page is then needed ~0.6 us
-//     earlier and its wait delays P V and the stage release. Closing the
-//     compute-bound gap needs per-box barriers and box-granular refill (or a
-//     third stage), not this reordering.
+//     tensor work and ~3.2 us of HBM time per SM; the producer warp with its
+//     own full/empty barriers keeps the next page in flight. Measured: 95 %
+//     of the copy ceiling at b=128 h_q=16 L=16K.
+//   * One warpgroup computes S at N = 64: with S split by keys over two
+//     warpgroups (N = 32) each SS wgmma re-read Q and S was smem-bound (1728
+//     vs 1152 cycles per page).
+//   * h_q = 128: ncu showed L2 at 97 % of its throughput (b=128 L=16K): both
+//     query tiles' CTAs read every page from L2. Multicast in clusters of two
+//     took that point from 1183 to 1079 us.
+//   * S in its own warpgroup, P V in two others: S of page t+1 runs while
+//     P V of page t does. With two 72 KB stages (all that fits next to Q) a
+//     page is resident from its S to its P V, so any deeper overlap exposes
+//     the next page's load; ncu (s_q=2) shows warpgroup 0 busy all the time,
+//     ~70 % in S and ~30 % in the softmax, and the P V warpgroups waiting
+//     for P. b=128 s_q=2 h_q=128 L=16K: 2200 -> 2066 us (with a cheaper
+//     softmax and three box barriers instead of nine).
 #pragma once
 
+#include <cute/arch/cluster_sm90.hpp>
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
 #include <cutlass/arch/reg_reconfig.h>
@@ -44,9 +51,11 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   using Traits = DecodeTraitsSm90<Element>;
   using Storage = typename Traits::SharedStorage;
   extern __shared__ char smem_raw[];
-  char* aligned = reinterpret_cast<char*>(
-      (reinterpret_cast<uintptr_t>(smem_raw) + uintptr_t(1023)) & ~uintptr_t(1023));
-  Storage& ss = *reinterpret_cast<Storage*>(aligned);
+  // Offset the shared array itself (not an integer cast of its address), so
+  // the compiler keeps seeing shared memory: LDS/STS rather than generic
+  // LD/ST, which compute-sanitizer's racecheck can also follow.
+  const uint32_t misalign = cute::cast_smem_ptr_to_uint(smem_raw) & 1023u;
+  Storage& ss = *reinterpret_cast<Storage*>(smem_raw + ((1024u - misalign) & 1023u));
 
   const SchedMeta sched = params.sched_meta[blockIdx.x];
   if (sched.empty()) return;
@@ -59,12 +68,27 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
     CUTE_UNROLL
     for (int s = 0; s < Traits::kStages; ++s) {
-      cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s], 1);
-      cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerThreads);
+      CUTE_UNROLL
+      for (int g = 0; g < Traits::kBoxGroups; ++g)
+        cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s][g], 1);
+      // One arrival per consumer warp of every CTA of the cluster (the S warps
+      // after S, the P.V warps after P.V): a multicast load overwrites the
+      // stage in all of them.
+      // (Constant counts: init asserts a nonzero count at run time otherwise.)
+      if (params.cluster_tiles > 1)
+        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps * 2);
+      else
+        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps);
     }
     cutlass::arch::fence_barrier_init();
   }
-  __syncthreads();
+  // The peers' barriers must be initialised before any multicast or remote arrive.
+  if (params.cluster_tiles > 1) {
+    cute::cluster_arrive_relaxed();
+    cute::cluster_wait();
+  } else {
+    __syncthreads();
+  }
   // The combine kernel may be scheduled now; its griddepcontrol.wait still
   // waits for this whole grid to finish and flush.
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -78,10 +102,15 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
       cute::prefetch_tma_descriptor(&params.tma_kv_rope);
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);
     }
+  } else if (warp < Traits::kWarpgroupThreads / 32) {
+    cutlass::arch::warpgroup_reg_dealloc<Traits::kScoreRegisters>();
+    collective::ConsumerSm90<Traits>::run_scores(params, sched, ss, m_tile, kv_head);
   } else {
-    cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
-    collective::ConsumerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);
+    cutlass::arch::warpgroup_reg_alloc<Traits::kPvRegisters>();
+    collective::ConsumerSm90<Traits>::run_values(params, sched, ss, m_tile, kv_head);
   }
+  // No CTA may exit while a peer can still arrive on its barriers.
+  if (params.cluster_tiles > 1) cute::cluster_sync();
 #endif
 }
 

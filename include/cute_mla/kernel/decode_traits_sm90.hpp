@@ -2,11 +2,11 @@
 // tile sizes, shared-memory layouts, tiled MMAs and the shared storage.
 //
 // One CTA serves a 64-row query tile of one KV head and walks the (request,
-// page) range its scheduler part names. Threads: two consumer warpgroups and
-// one producer warpgroup (384), of which one warp issues the copies.
-// Consumer warpgroup 0 computes S = Q K^T for all 64 keys of a page (N = 64)
-// and the softmax; both consumer warpgroups then do O += P V, warpgroup w
-// for O[:, 256w : 256w + 256).
+// page) range its scheduler part names. Threads: the S warpgroup, two P V
+// warpgroups and one producer warpgroup (512), of which one warp issues the
+// copies. Warpgroup 0 computes S = Q K^T for all 64 keys of a page (N = 64)
+// and the softmax; warpgroups 1 and 2 do O += P V, warpgroup 1 + h for
+// O[:, 256h : 256h + 256).
 //
 // Why one warpgroup computes S: each SS wgmma reads its A operand (Q) from
 // shared memory again. Split by keys over two warpgroups (N = 32 each), S
@@ -37,18 +37,32 @@ struct DecodeTraitsSm90 {
   static constexpr int kBoxCols = 64;
   static constexpr int kBoxes = kHeadDim / kBoxCols;       // 9 boxes per tile
   static constexpr int kLatentBoxes = kHeadDimV / kBoxCols;  // 8, then the RoPE box
+  // A page lands in groups of boxes, each on its own barrier: S starts on
+  // the first group while the others are in flight. Three, not nine: each
+  // wait on a barrier that has already completed still cost WG0 ~50 cycles
+  // (ncu source counters, b=128 s_q=2 h_q=128), on its critical path.
+  static constexpr int kBoxesPerGroup = 3;
+  static constexpr int kBoxGroups = kBoxes / kBoxesPerGroup;
   static constexpr int kStages = 2;                        // KV pages in flight
-  static constexpr int kConsumerWarpgroups = 2;
-  static constexpr int kConsumerThreads = kConsumerWarpgroups * 128;
-  static constexpr int kProducerWarp = kConsumerThreads / 32;  // warp 8
-  static constexpr int kThreads = kConsumerThreads + 128;
-  // setmaxnreg budgets: 2 x 128 x 232 + 128 x 40 = 64512 of 65536 registers.
-  // With 9 or 12 warps and no reallocation each thread gets at most 168,
-  // which spills the 64 x 256 fp32 O accumulator (128 registers) plus S.
-  static constexpr int kConsumerRegisters = 232;
-  static constexpr int kProducerRegisters = 40;
-  static constexpr int kColsPerWarpgroup = kHeadDimV / kConsumerWarpgroups;  // 256
   static constexpr int kWarpgroupThreads = 128;
+  // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
+  // of O and compute P V for it; warpgroup 3 is the producer.
+  static constexpr int kPvWarpgroups = 2;
+  static constexpr int kConsumerWarpgroups = 1 + kPvWarpgroups;
+  static constexpr int kConsumerThreads = kConsumerWarpgroups * kWarpgroupThreads;  // 384
+  static constexpr int kConsumerWarps = kConsumerThreads / 32;                       // 12
+  static constexpr int kProducerWarp = kConsumerWarps;                               // warp 12
+  static constexpr int kThreads = kConsumerThreads + kWarpgroupThreads;             // 512
+  // setmaxnreg budgets: 128 x (112 + 2 x 184 + 32) = 65536 registers, the
+  // pool a 512-thread CTA gets at launch (128 each). A P.V warpgroup holds its
+  // 64 x 256 fp32 O accumulator (128 registers); the S warpgroup holds S
+  // (32) and its bf16 copy.
+  static constexpr int kScoreRegisters = 112;
+  static constexpr int kPvRegisters = 184;
+  static constexpr int kProducerRegisters = 32;
+  static_assert(kWarpgroupThreads * (kScoreRegisters + kPvWarpgroups * kPvRegisters +
+                                     kProducerRegisters) <= 65536, "register pool");
+  static constexpr int kColsPerWarpgroup = kHeadDimV / kPvWarpgroups;  // 256
   static_assert(kHeadDim % kBoxCols == 0 && kHeadDimV % kBoxCols == 0, "whole boxes");
   static_assert(kBlockN == 64, "a KV tile is one 64-token page");
 
@@ -78,25 +92,28 @@ struct DecodeTraitsSm90 {
       cute::GMMA::ss_op_selector<Element, Element, float,
                                  cute::Shape<BlockM, BlockN, HeadDim>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::K>()));
-  // O_w += P . V_w: 64 x 256 x 64 per warpgroup, P and V in smem.
+  // O_h += P . V_h: 64 x 256 x 64 per warpgroup, P and V in smem, as two
+  // 64 x 128 wgmmas per k-step: ptxas checks every instruction against the
+  // launch limit of 128 registers (512 threads), which an m64n256 fp32
+  // accumulator alone fills, although setmaxnreg gives the warpgroup 184.
   using TiledMmaO = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, ColsPerWg, BlockN>,
+                                 cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
+  static constexpr int kBoxBytes = kBlockN * kBoxCols * int(sizeof(Element));    // 8 KB
+  static_assert(kBoxes % kBoxesPerGroup == 0, "whole groups");
 
   struct SharedStorage {
     alignas(1024) Element q[cute::cosize_v<SmemLayoutQ>];
     alignas(1024) Element kv[kStages][cute::cosize_v<SmemLayoutK>];
     alignas(1024) Element p[cute::cosize_v<SmemLayoutP>];
-    // Each page's rescale of O per row, for warpgroup 1; two pages' worth so
-    // that every write is ordered after the last read by a full bar.sync.
-    float row_scale[kStages][kBlockM];
-    float row_sum[kBlockM];    // the final row sums, for warpgroup 1
+    float row_scale[kBlockM];  // this page's rescale of O per row, for the P.V warpgroups
+    float row_sum[kBlockM];    // the final row sums, for the P.V warpgroups
     alignas(8) uint64_t q_full;
     uint64_t q_empty;
-    uint64_t kv_full[kStages];
+    uint64_t kv_full[kStages][kBoxGroups];  // one per group of boxes
     uint64_t kv_empty[kStages];
   };
   // The dynamic shared memory base is only 16-byte aligned: ask for 1 KiB

@@ -6,11 +6,13 @@
 
 namespace cute_mla::kernel {
 
+// All but kTailZeroed join the S warpgroup (arrive or sync) and both P.V
+// warpgroups: 384 threads.
 enum class NamedBarrier : uint32_t {
   kProbsReady = 1,      // P and the row rescale of this page are in shared memory
-  kProbsConsumed = 2,   // warpgroup 1 finished reading P and the rescale (arrive/sync)
+  kProbsConsumed = 2,   // the P.V warpgroups finished this page's P.V (read P and rescale)
   kRowSumExchange = 3,  // the final row sums are posted (epilogue)
-  kTailZeroed = 4,      // rows past the sequence end of the last page are zeroed
+  kTailZeroed = 4,      // S warpgroup only: rows past the sequence end are zeroed
 };
 
 }  // namespace cute_mla::kernel
