@@ -69,3 +69,22 @@ def test_tensors_are_read_without_dlpack(no_dlpack, dtype, name):
     meta = torch.empty(want[0].shape[0], 16, dtype=torch.int32)[:, ::2]
     with pytest.raises(ValueError, match=r"^tile_scheduler_metadata: expected a contiguous"):
         cute_mla.get_mla_metadata(base[:, 0].contiguous(), 16, 1, out=(meta, want[1]))
+
+
+def test_tensor_subclasses_are_read_by_attribute_name(no_dlpack):
+    """A plain torch.Tensor is read through torch's descriptors (looked up once); a subclass may
+    override any attribute, so it is read by name: the same plan, and its overrides are seen."""
+    class Sub(torch.Tensor):
+        pass
+
+    class Int64Dtype(torch.Tensor):
+        @property
+        def dtype(self):
+            return torch.int64
+
+    seqlens = torch.tensor([100, 0, 7000], dtype=torch.int32)
+    plain = cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)
+    sub = cute_mla.get_mla_metadata(seqlens.as_subclass(Sub), 16, 1, num_sms=8)
+    assert all(torch.equal(a, b) for a, b in zip(plain, sub))
+    with pytest.raises(TypeError, match=r"^cache_seqlens: expected dtype int32, got int64$"):
+        cute_mla.get_mla_metadata(seqlens.as_subclass(Int64Dtype), 16, 1, num_sms=8)
