@@ -64,12 +64,15 @@ def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, nu
     the cached one of (device, stream) outside graph capture, and a per-call one from the
     graph's memory pool during capture (a cached buffer could be freed while a graph uses it)."""
     C = _native.module()
-    if (out is None or lse is None) and q.dim() == 4:
-        b, s_q, h_q, _ = q.shape
-        if out is None and head_dim_v == 512:  # else left out: _C names head_dim_v
-            out = q.new_empty((b, s_q, h_q, head_dim_v))
-        if lse is None:
-            lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
+    if out is None or lse is None:
+        shape = q.shape
+        if len(shape) == 4:
+            # Sizes as separate ints: torch parses them faster than a tuple (0.7 us each).
+            b, s_q, h_q, _ = shape
+            if out is None and head_dim_v == 512:  # else left out: _C names head_dim_v
+                out = q.new_empty(b, s_q, h_q, head_dim_v)
+            if lse is None:
+                lse = q.new_empty(b, h_q, s_q, dtype=torch.float32)
     if q.is_cuda:
         device = q.get_device()
         stream = current_stream(device)
