@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import cute_mla
+from cute_mla import interface
 from native_spy import native_spy  # noqa: F401  (fixture)
 
 
@@ -43,6 +44,26 @@ def test_decode_is_one_native_call_without_dlpack(native_spy, no_dlpack):
         cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, 512, meta, splits,
                                         out=out, lse=lse)
     assert dict(native_spy.calls) == {"decode_torch": 5}
+
+
+def test_plain_call_skips_the_python_type_checks(native_spy, monkeypatch):
+    """Plain tensors, an int head_dim_v and explicit metadata are recognised by one test of
+    exact types; anything else (here a subclass) takes the full checks, which name the
+    argument. Both reach the native call."""
+    checked = []
+    full = interface._check_decode_types
+    monkeypatch.setattr(interface, "_check_decode_types",
+                        lambda *args: checked.append(args) or full(*args))
+    q, k_cache, block_table, seqlens = _inputs()
+    meta, splits = cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)
+    cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, 512, meta, splits)
+    assert not checked and native_spy.calls["decode_torch"] >= 1
+    native_spy.calls.clear()
+    cute_mla.flash_mla_with_kvcache(torch.nn.Parameter(q, requires_grad=False), k_cache,
+                                    block_table, seqlens, 512, meta, splits)
+    assert len(checked) == 1 and native_spy.calls["decode_torch"] >= 1
+    with pytest.raises(TypeError, match=r"^head_dim_v: expected an int, got bool$"):
+        cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, True, meta, splits)
 
 
 def test_metadata_is_one_native_call_without_dlpack(native_spy, no_dlpack):

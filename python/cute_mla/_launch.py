@@ -20,16 +20,17 @@ _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _is_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing", None)
 
 
-def current_stream(device_index: int) -> int:
-    if _raw_stream is not None:
-        return _raw_stream(device_index)
-    return torch.cuda.current_stream(device_index).cuda_stream
+# torch's own functions where this torch has them (no Python frame of ours on each call).
+if _raw_stream is not None:
+    current_stream = _raw_stream
+else:
+    def current_stream(device_index: int) -> int:
+        return torch.cuda.current_stream(device_index).cuda_stream
 
-
-def capturing() -> bool:
-    if _is_capturing is not None:
-        return bool(_is_capturing())
-    return torch.cuda.is_current_stream_capturing()
+if _is_capturing is not None:
+    capturing = _is_capturing
+else:
+    capturing = torch.cuda.is_current_stream_capturing
 
 
 def plan_metadata(cache_seqlens: torch.Tensor, rows: int, heads_k: int, num_parts: int,
