@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import cute_mla
+from cute_mla import interface
 from native_spy import native_spy  # noqa: F401  (fixture)
 
 
@@ -45,6 +46,26 @@ def test_decode_is_one_native_call_without_dlpack(native_spy, no_dlpack):
     assert dict(native_spy.calls) == {"decode_torch": 5}
 
 
+def test_plain_call_skips_the_python_type_checks(native_spy, monkeypatch):
+    """Plain tensors, an int head_dim_v and explicit metadata are recognised by one test of
+    exact types; anything else (here a subclass) takes the full checks, which name the
+    argument. Both reach the native call."""
+    checked = []
+    full = interface._check_decode_types
+    monkeypatch.setattr(interface, "_check_decode_types",
+                        lambda *args: checked.append(args) or full(*args))
+    q, k_cache, block_table, seqlens = _inputs()
+    meta, splits = cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)
+    cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, 512, meta, splits)
+    assert not checked and native_spy.calls["decode_torch"] >= 1
+    native_spy.calls.clear()
+    cute_mla.flash_mla_with_kvcache(torch.nn.Parameter(q, requires_grad=False), k_cache,
+                                    block_table, seqlens, 512, meta, splits)
+    assert len(checked) == 1 and native_spy.calls["decode_torch"] >= 1
+    with pytest.raises(TypeError, match=r"^head_dim_v: expected an int, got bool$"):
+        cute_mla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, True, meta, splits)
+
+
 def test_metadata_is_one_native_call_without_dlpack(native_spy, no_dlpack):
     seqlens = torch.tensor([100, 0, 7000], dtype=torch.int32)
     cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)  # fills the parts cache
@@ -69,3 +90,22 @@ def test_tensors_are_read_without_dlpack(no_dlpack, dtype, name):
     meta = torch.empty(want[0].shape[0], 16, dtype=torch.int32)[:, ::2]
     with pytest.raises(ValueError, match=r"^tile_scheduler_metadata: expected a contiguous"):
         cute_mla.get_mla_metadata(base[:, 0].contiguous(), 16, 1, out=(meta, want[1]))
+
+
+def test_tensor_subclasses_are_read_by_attribute_name(no_dlpack):
+    """A plain torch.Tensor is read through torch's descriptors (looked up once); a subclass may
+    override any attribute, so it is read by name: the same plan, and its overrides are seen."""
+    class Sub(torch.Tensor):
+        pass
+
+    class Int64Dtype(torch.Tensor):
+        @property
+        def dtype(self):
+            return torch.int64
+
+    seqlens = torch.tensor([100, 0, 7000], dtype=torch.int32)
+    plain = cute_mla.get_mla_metadata(seqlens, 16, 1, num_sms=8)
+    sub = cute_mla.get_mla_metadata(seqlens.as_subclass(Sub), 16, 1, num_sms=8)
+    assert all(torch.equal(a, b) for a, b in zip(plain, sub))
+    with pytest.raises(TypeError, match=r"^cache_seqlens: expected dtype int32, got int64$"):
+        cute_mla.get_mla_metadata(seqlens.as_subclass(Int64Dtype), 16, 1, num_sms=8)

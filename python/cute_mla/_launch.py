@@ -20,16 +20,17 @@ _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _is_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing", None)
 
 
-def current_stream(device_index: int) -> int:
-    if _raw_stream is not None:
-        return _raw_stream(device_index)
-    return torch.cuda.current_stream(device_index).cuda_stream
+# torch's own functions where this torch has them (no Python frame of ours on each call).
+if _raw_stream is not None:
+    current_stream = _raw_stream
+else:
+    def current_stream(device_index: int) -> int:
+        return torch.cuda.current_stream(device_index).cuda_stream
 
-
-def capturing() -> bool:
-    if _is_capturing is not None:
-        return bool(_is_capturing())
-    return torch.cuda.is_current_stream_capturing()
+if _is_capturing is not None:
+    capturing = _is_capturing
+else:
+    capturing = torch.cuda.is_current_stream_capturing
 
 
 def plan_metadata(cache_seqlens: torch.Tensor, rows: int, heads_k: int, num_parts: int,
@@ -64,12 +65,15 @@ def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, nu
     the cached one of (device, stream) outside graph capture, and a per-call one from the
     graph's memory pool during capture (a cached buffer could be freed while a graph uses it)."""
     C = _native.module()
-    if (out is None or lse is None) and q.dim() == 4:
-        b, s_q, h_q, _ = q.shape
-        if out is None and head_dim_v == 512:  # else left out: _C names head_dim_v
-            out = q.new_empty((b, s_q, h_q, head_dim_v))
-        if lse is None:
-            lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
+    if out is None or lse is None:
+        shape = q.shape
+        if len(shape) == 4:
+            # Sizes as separate ints: torch parses them faster than a tuple (0.7 us each).
+            b, s_q, h_q, _ = shape
+            if out is None and head_dim_v == 512:  # else left out: _C names head_dim_v
+                out = q.new_empty(b, s_q, h_q, head_dim_v)
+            if lse is None:
+                lse = q.new_empty(b, h_q, s_q, dtype=torch.float32)
     if q.is_cuda:
         device = q.get_device()
         stream = current_stream(device)
