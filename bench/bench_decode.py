@@ -659,6 +659,10 @@ def run(cfg: argparse.Namespace, points: list[Point]) -> int:
     print(f"measuring ceilings on {meta['device']} ...", file=sys.stderr, flush=True)
     ceilings = measure_ceilings(cfg.copy_gib, cfg.matmul_n)
     meta["ceilings"] = ceilings.to_dict()
+    # What this host's CPU spends on the cheapest CUDA op, by the same method as "host us": host
+    # figures from different machines compare only through it.
+    scratch = torch.zeros(1, device="cuda")
+    meta["host_add_us"] = timing.time_host(lambda: scratch.add_(1.0), calls=200).median
     env = setup_env(cfg, meta)
     paths = make_paths(cfg.paths, cfg.ref_budget_gib)
     records: list[dict] = []

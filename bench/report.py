@@ -130,7 +130,7 @@ def summary_table(records: list[dict], meta: dict) -> str:
         first = group[0]
         where = point_label(first) if len(group) == 1 else f"{len(group)} points, e.g. {point_label(first)}"
         lines.append(f"{path} {status} at {where}: {(first.get('note') or '')[:120]}")
-    lines += serving_lines(records)
+    lines += serving_lines(records, meta)
     for label, key in (("host us per eager call", "host_us"), ("metadata GPU us", "metadata_us")):
         for path in sorted({r["path"] for r in records}):
             vals = [r[key] for r in records if r["path"] == path and r.get(key) is not None]
@@ -149,7 +149,7 @@ def summary_table(records: list[dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
-def serving_lines(records: list[dict]) -> list[str]:
+def serving_lines(records: list[dict], meta: dict | None = None) -> list[str]:
     """Host time per eager call and graph replay next to FlashMLA's run-3 figures (same method:
     back-to-back calls without sync; graph replay after a 256 MB flush, events, median), at the
     points FlashMLA measured them (b = 1, 8, 128)."""
@@ -159,6 +159,9 @@ def serving_lines(records: list[dict]) -> list[str]:
         return []
     lines = ["host us per eager call (allocating / out=, lse= given) and graph replay us, next to FlashMLA "
              "(flashmla-h100.md run 3; target 6: host <= 20 us):"]
+    if meta and meta.get("host_add_us") is not None:
+        lines.append(f"  (this host: {meta['host_add_us']:.1f} us per bare torch.add_ on a CUDA tensor, "
+                     "same method)")
     for r in rows:
         lines.append(
             f"  {point_label(r):<40} host {_fmt(r.get('host_us'), '.1f', 6)} / {_fmt(r.get('host_out_us'), '.1f', 5)}"
