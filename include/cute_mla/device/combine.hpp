@@ -41,16 +41,21 @@ CheckResult Combine<Element>::can_implement(CombineArguments const& a) {
 template <class Element>
 dim3 Combine<Element>::grid(CombineArguments const& a) {
   const int rows = a.seqlen_q * (a.num_heads_q / a.num_heads_kv);
-  const int rows_per_cta = Cfg::kWarps / Cfg::warps_per_row(a.batch, a.num_heads_kv, rows);
+  const int g = Cfg::warps_per_row(a.batch, a.num_heads_kv, rows);
+  const int rows_per_cta = Cfg::kWarps / g;
   const int groups = (rows + rows_per_cta - 1) / rows_per_cta;
-  return dim3(a.batch, a.num_heads_kv * groups, Cfg::kColChunks);
+  return dim3(a.batch, a.num_heads_kv * groups, Cfg::kColChunks / Cfg::chunks_per_warp(g));
 }
 
 template <class Element>
 CheckResult Combine<Element>::run(CombineArguments const& a, cudaStream_t stream) {
   CheckResult r = can_implement(a);
   if (!r.ok()) return r;
-  auto* fn = kernel::combine_kernel<Element>;
+  const int32_t warps_per_row =
+      Cfg::warps_per_row(a.batch, a.num_heads_kv, a.seqlen_q * (a.num_heads_q / a.num_heads_kv));
+  auto* fn = Cfg::chunks_per_warp(warps_per_row) == 1
+                 ? kernel::combine_kernel<Element, 1>
+                 : kernel::combine_kernel<Element, Cfg::kColChunks>;
   const int64_t smem = Cfg::shared_bytes(a.max_splits);
   r = allow_shared_memory(fn, smem);
   if (!r.ok()) return r;
@@ -65,8 +70,6 @@ CheckResult Combine<Element>::run(CombineArguments const& a, cudaStream_t stream
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attr;
   config.numAttrs = 1;
-  const int32_t warps_per_row =
-      Cfg::warps_per_row(a.batch, a.num_heads_kv, a.seqlen_q * (a.num_heads_q / a.num_heads_kv));
   cudaError_t e = cudaLaunchKernelEx(&config, fn, a, warps_per_row);
   if (e != cudaSuccess) return cuda_error("combine_kernel launch", e);
   return CheckResult::success();

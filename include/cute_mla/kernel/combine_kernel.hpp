@@ -1,10 +1,13 @@
 // The combine kernel: merges the fp32 split partials of split requests into
 // the final output (input dtype) and natural-log LSE.
 //
-// Grid: (b, h_kv * ceil(rows / (8 / G)), kColChunks); G warps per (query
-// row, 128-column chunk) (rows = s_q * h_q / h_kv), each taking every G-th
-// piece, their sums added through shared memory. G (warps_per_row) is 8 for
-// small batches and 1 for large ones. A CTA whose request
+// Grid: (b, h_kv * ceil(rows / (8 / G)), kColChunks / C); G warps per
+// (query row, C 128-column chunks) (rows = s_q * h_q / h_kv), each taking
+// every G-th piece, their sums added through shared memory. G (warps_per_row)
+// is 8 for small batches and 1 for large ones; C (kChunksPerWarp) is 1 with
+// G > 1 and 4 with G = 1: with one chunk per warp at b=128 h_q=128 the
+// kernel was latency-bound, 8192 CTAs each waiting on three dependent loads
+// (ncu: 23.8 us, 33 % of DRAM bandwidth). A CTA whose request
 // has a single piece exits at once: the decode kernel wrote that request
 // directly. Each lane owns one float4 of the chunk, so every load and store
 // of a warp is coalesced, and kUnroll pieces are loaded before any is used:
@@ -50,6 +53,11 @@ struct CombineConfig {
     const int64_t row_tasks = batch * num_heads_kv * rows * kColChunks;
     return row_tasks <= 1024 ? 8 : row_tasks <= 2048 ? 4 : row_tasks <= 4096 ? 2 : 1;
   }
+
+  // Chunks per warp: all of a row's when one warp owns the row.
+  static int32_t chunks_per_warp(int32_t warps_per_row) {
+    return warps_per_row == 1 ? kColChunks : 1;
+  }
 };
 
 namespace detail {
@@ -77,21 +85,27 @@ CUTE_MLA_DEVICE void store4(Element* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = pack.u;
 }
 
-// This warp's chunk of an output row set to `value`; the chunk-0 warp also
-// writes the LSE.
-template <class Element>
+// This warp's kChunks chunks of an output row set to `value`; the chunk-0
+// warp also writes the LSE.
+template <int kChunks, class Element>
 CUTE_MLA_DEVICE void fill_row(Element* out, float* lse_out, int lane, bool writes_lse,
                               float value, float lse_value) {
-  store4(out + lane * CombineConfig::kVec, make_float4(value, value, value, value));
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c)
+    store4(out + c * CombineConfig::kColsPerChunk + lane * CombineConfig::kVec,
+           make_float4(value, value, value, value));
   if (writes_lse && lane == 0) *lse_out = lse_value;
 }
 
 }  // namespace detail
 
-template <class Element>
+template <class Element, int kChunksPerWarp>
 __global__ void __launch_bounds__(CombineConfig::kThreads)
     combine_kernel(__grid_constant__ const CombineArguments args, int32_t warps_per_row) {
   using Cfg = CombineConfig;
+  static_assert(Cfg::kColChunks % kChunksPerWarp == 0, "whole chunks per warp");
+  // Pieces loaded before use: fewer when each holds several chunks (registers).
+  constexpr int kPieceUnroll = kChunksPerWarp == 1 ? Cfg::kUnroll : 2;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
@@ -113,7 +127,7 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
 
   const int32_t seq = row / heads_per_kv;
   const int32_t head = kv_head * heads_per_kv + row % heads_per_kv;
-  const int32_t chunk = blockIdx.z;
+  const int32_t chunk = blockIdx.z * kChunksPerWarp;  // this warp's first chunk
   const bool writes = group == 0 && has_row;
   const bool writes_lse = writes && chunk == 0;
   Element* out = static_cast<Element*>(args.out) + req * args.out_batch_stride +
@@ -131,7 +145,7 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   const float nan = __int_as_float(0x7fffffff);
   if (num_pieces > args.max_splits || first_slot + num_pieces > args.num_slots ||
       first_slot < 0) {
-    if (writes) detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
+    if (writes) detail::fill_row<kChunksPerWarp>(out, lse_out, lane, writes_lse, nan, nan);
     return;  // the whole CTA
   }
 
@@ -171,45 +185,54 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
     __syncwarp();
   }
 
-  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  float4 acc[kChunksPerWarp];
+  #pragma unroll
+  for (int c = 0; c < kChunksPerWarp; ++c) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
   if (kind == RowKind::kMerge) {
     const float4* src =
         reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
                                         chunk * Cfg::kColsPerChunk) + lane;
     const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
-#pragma unroll Cfg::kUnroll
+#pragma unroll kPieceUnroll
     for (int32_t k = group; k < num_pieces; k += warps_per_row) {
       const float w = weight[k];
-      const float4 v = src[k * slot_step];
+      float4 v[kChunksPerWarp];
+      #pragma unroll
+      for (int c = 0; c < kChunksPerWarp; ++c) v[c] = src[k * slot_step + c * 32];
       // An empty piece (w == 0) may hold anything, NaN included: never multiply it.
       if (w != 0.f) {
-        acc.x += w * v.x;
-        acc.y += w * v.y;
-        acc.z += w * v.z;
-        acc.w += w * v.w;
+        #pragma unroll
+        for (int c = 0; c < kChunksPerWarp; ++c) {
+          acc[c].x += w * v[c].x;
+          acc[c].y += w * v[c].y;
+          acc[c].z += w * v[c].z;
+          acc[c].w += w * v[c].w;
+        }
       }
     }
   }
-  if (warps_per_row > 1) {  // CTA-uniform
-    partial[warp * 32 + lane] = acc;
+  if (warps_per_row > 1) {  // CTA-uniform; only with one chunk per warp
+    partial[warp * 32 + lane] = acc[0];
     __syncthreads();
     if (group == 0) {
       for (int32_t g = 1; g < warps_per_row; ++g) {
         const float4 v = partial[(warp + g) * 32 + lane];
-        acc.x += v.x;
-        acc.y += v.y;
-        acc.z += v.z;
-        acc.w += v.w;
+        acc[0].x += v.x;
+        acc[0].y += v.y;
+        acc[0].z += v.z;
+        acc[0].w += v.w;
       }
     }
   }
   if (!writes) return;
   if (kind == RowKind::kPoisoned) {
-    detail::fill_row(out, lse_out, lane, writes_lse, nan, nan);
+    detail::fill_row<kChunksPerWarp>(out, lse_out, lane, writes_lse, nan, nan);
   } else if (kind == RowKind::kEmpty) {
-    detail::fill_row(out, lse_out, lane, writes_lse, 0.f, INFINITY);
+    detail::fill_row<kChunksPerWarp>(out, lse_out, lane, writes_lse, 0.f, INFINITY);
   } else {
-    detail::store4(out + lane * Cfg::kVec, acc);
+    #pragma unroll
+    for (int c = 0; c < kChunksPerWarp; ++c)
+      detail::store4(out + c * Cfg::kColsPerChunk + lane * Cfg::kVec, acc[c]);
     if (writes_lse && lane == 0) *lse_out = lse2 * 0.69314718055994530942f;  // ln 2
   }
 }
