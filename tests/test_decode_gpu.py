@@ -91,6 +91,16 @@ def test_ragged_and_edge_lengths(lengths, s_q, causal):
     check_against_reference(inputs, out, lse)
 
 
+# Query tiles per KV head: 3 (odd: CTAs run alone) and 6 (clusters of two tiles sharing
+# pages by multicast); the grid above only makes 1, 2, 4 or 8.
+@pytest.mark.parametrize("h_q", [64, 128])
+def test_odd_and_even_query_tile_counts(h_q):
+    inputs = make_decode_inputs(4, 3, h_q, 1, 0, seqlens=[0, 1, 65, 700], causal=True,
+                                dtype=torch.bfloat16, device="cuda", seed=h_q)
+    out, lse = decode(inputs)
+    check_against_reference(inputs, out, lse)
+
+
 def test_batch_16384_short_lengths():
     lengths = [(i * 37) % 300 for i in range(16384)]
     inputs = make_decode_inputs(16384, 1, 16, 1, 0, seqlens=lengths, dtype=torch.bfloat16,
