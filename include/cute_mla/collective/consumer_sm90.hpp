@@ -127,13 +127,13 @@ struct ConsumerSm90 {
   // The query rows of this thread's two accumulator rows (the S and the O
   // accumulators give a thread the same rows).
   struct Rows {
-    int32_t row[kRows], seq[kRows], head_in_group[kRows];
+    int32_t row[kRows], seq[kRows], head_in_group[kRows], head[kRows];
     bool valid[kRows];
   };
 
   template <class CoordRowCol>
   CUTE_DEVICE static Rows rows_of(kernel::DecodeParamsSm90 const& params, int32_t m_tile,
-                                  CoordRowCol const& c_rc) {
+                                  int32_t kv_head, CoordRowCol const& c_rc) {
     Rows r;
     const int32_t heads_pad_mask = (1 << params.heads_pad_log2) - 1;
     CUTE_UNROLL
@@ -142,6 +142,7 @@ struct ConsumerSm90 {
       const int32_t tile_row = m_tile * Traits::kBlockM + r.row[i];
       r.seq[i] = tile_row >> params.heads_pad_log2;
       r.head_in_group[i] = tile_row & heads_pad_mask;
+      r.head[i] = kv_head * params.heads_per_kv + r.head_in_group[i];
       r.valid[i] = r.seq[i] < params.seqlen_q && r.head_in_group[i] < params.heads_per_kv;
     }
     return r;
@@ -151,6 +152,15 @@ struct ConsumerSm90 {
                                          SchedMeta const& sched, int32_t req) {
     return kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
                             params.max_pages_per_seq);
+  }
+
+  // Row i of this thread in the split partials (o_accum rows, lse_accum).
+  CUTE_DEVICE static int64_t partial_row(kernel::DecodeParamsSm90 const& params,
+                                         kernel::Piece const& pc, int32_t req,
+                                         int32_t kv_head, Rows const& rows, int i) {
+    const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
+    return (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
+           rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
   }
 
   // Warpgroup 0: S, softmax, P; row statistics and the LSE.
@@ -171,7 +181,7 @@ struct ConsumerSm90 {
     Tensor cS = thr_s.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::BlockN>{}));
     Tensor cS_rc = make_tensor(cS.data(), detail::accumulator_rowcol(cS.layout()));  // (2,16)
-    const Rows rows = rows_of(params, m_tile, cS_rc);
+    const Rows rows = rows_of(params, m_tile, kv_head, cS_rc);
     const bool causal = params.mask == MaskMode::kCausal;
 
     int32_t q_uses = 0;
@@ -188,7 +198,7 @@ struct ConsumerSm90 {
         key_limit[i] = causal ? min(pc.seqlen, pc.seqlen - params.seqlen_q + 1 + rows.seq[i])
                               : pc.seqlen;
       }
-      const bool has_kv = pc.begin_block < pc.end_block;
+      const bool has_kv = pc.has_kv();
       if (has_kv) {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
@@ -296,7 +306,7 @@ struct ConsumerSm90 {
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
-    const Rows rows = rows_of(params, m_tile, cO_rc);
+    const Rows rows = rows_of(params, m_tile, kv_head, cO_rc);
     // The box groups holding this half's latent boxes.
     constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
     const int first_group = half * kHalfBoxes / T::kBoxesPerGroup;
@@ -337,12 +347,8 @@ struct ConsumerSm90 {
         arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
       }
-      values_epilogue(params, ss, pc, req, kv_head, half, has_kv_of(pc), rows, O, cO_rc);
+      values_epilogue(params, ss, pc, req, kv_head, half, rows, O, cO_rc);
     }
-  }
-
-  CUTE_DEVICE static bool has_kv_of(kernel::Piece const& pc) {
-    return pc.begin_block < pc.end_block;
   }
 
   // Rows [rows_in_page, 64) of the last page hold whatever the pool holds
@@ -382,23 +388,18 @@ struct ConsumerSm90 {
     }
     if (tid % 4 != 0) return;
     const float nan = __int_as_float(0x7fffffff);
-    const int32_t rows_per_kv = params.seqlen_q * params.heads_per_kv;
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
       if (!rows.valid[i]) continue;
       const bool any = has_kv && total[i] > 0.f;
       const float lse2 = pc.invalid ? nan : (any ? row_max[i] + log2f(total[i]) : -INFINITY);
-      const int32_t head = kv_head * params.heads_per_kv + rows.head_in_group[i];
       if (!pc.split) {
         if (params.lse != nullptr)
-          params.lse[req * params.lse_batch_stride + head * params.lse_head_stride +
+          params.lse[req * params.lse_batch_stride + rows.head[i] * params.lse_head_stride +
                      rows.seq[i] * params.lse_seq_stride] =
               pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
       } else {
-        const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
-        const int64_t row_index = (slot * params.num_heads_kv + kv_head) * rows_per_kv +
-                                  rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
-        params.lse_accum[row_index] = lse2;
+        params.lse_accum[partial_row(params, pc, req, kv_head, rows, i)] = lse2;
       }
     }
   }
@@ -407,10 +408,11 @@ struct ConsumerSm90 {
   template <class Storage, class OTensor, class CoordTensor>
   CUTE_DEVICE static void values_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
                                           kernel::Piece const& pc, int32_t req,
-                                          int32_t kv_head, int half, bool has_kv,
-                                          Rows const& rows, OTensor const& O,
+                                          int32_t kv_head, int half, Rows const& rows,
+                                          OTensor const& O,
                                           CoordTensor const& cO_rc) {
     using namespace cute;
+    const bool has_kv = pc.has_kv();
     float total[kRows] = {0.f, 0.f};
     if (has_kv) {
       sync(kernel::NamedBarrier::kRowSumExchange);
@@ -418,18 +420,16 @@ struct ConsumerSm90 {
       for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
     }
     const float nan = __int_as_float(0x7fffffff);
-    const int32_t rows_per_kv = params.seqlen_q * params.heads_per_kv;
     const int32_t col0 = half * Traits::kColsPerWarpgroup;
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
       if (!rows.valid[i]) continue;
       float inv = has_kv && total[i] > 0.f ? 1.f / total[i] : 0.f;
       if (pc.invalid) inv = nan;
-      const int32_t head = kv_head * params.heads_per_kv + rows.head_in_group[i];
       if (!pc.split) {
         Element* out = static_cast<Element*>(params.out) + req * params.out_batch_stride +
-                       rows.seq[i] * params.out_seq_stride + head * params.out_head_stride +
-                       col0;
+                       rows.seq[i] * params.out_seq_stride +
+                       rows.head[i] * params.out_head_stride + col0;
         CUTE_UNROLL
         for (int j = 0; j < size<1>(O); j += 2) {
           const int32_t col = get<1>(cO_rc(i, j));
@@ -439,10 +439,9 @@ struct ConsumerSm90 {
           *reinterpret_cast<uint32_t*>(out + col) = pack.u;
         }
       } else {
-        const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
-        const int64_t row_index = (slot * params.num_heads_kv + kv_head) * rows_per_kv +
-                                  rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
-        float* partial = params.o_accum + row_index * Traits::kHeadDimV + col0;
+        float* partial = params.o_accum +
+                         partial_row(params, pc, req, kv_head, rows, i) * Traits::kHeadDimV +
+                         col0;
         CUTE_UNROLL
         for (int j = 0; j < size<1>(O); j += 2) {
           const int32_t col = get<1>(cO_rc(i, j));

@@ -30,7 +30,7 @@ struct ProducerSm90 {
       const kernel::Piece pc =
           kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
                            params.max_pages_per_seq);
-      if (pc.begin_block == pc.end_block) continue;  // nothing to read
+      if (!pc.has_kv()) continue;  // nothing to read
 
       if (q_loads > 0) Barrier::wait(&ss.q_empty, (q_loads - 1) & 1);
       Barrier::arrive_and_expect_tx(&ss.q_full, Traits::kTileBytes);

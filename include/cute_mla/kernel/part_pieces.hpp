@@ -18,6 +18,8 @@ struct Piece {
   int32_t split_index;  // slot offset among the request's pieces
   bool split;           // the request has several pieces: write fp32 partials
   bool invalid;         // length < 0 or beyond the block table: write NaN, read nothing
+
+  CUTE_MLA_HOST_DEVICE bool has_kv() const { return begin_block < end_block; }
 };
 
 CUTE_MLA_HOST_DEVICE Piece piece_of(SchedMeta const& m, int32_t req, int32_t seqlen,
