@@ -84,6 +84,30 @@ class TestValidation:
         for w in words:
             assert w in str(e.value), str(e.value)
 
+    @pytest.mark.parametrize("case, exc, message", [
+        ("q_nope_on_cpu", RuntimeError, "q_nope: expected a cuda tensor, got one on cpu"),
+        ("q_nope_float32", TypeError, "q_nope: expected dtype bfloat16 or float16"),
+        ("ckv_on_cpu", RuntimeError, "ckv_cache: expected a cuda tensor"),
+    ])
+    def test_device_and_dtype_errors_use_this_conventions_names(self, case, exc, message):
+        """The first checks (device, dtype) name q_nope / ckv_cache, not q / k_cache."""
+        inp, meta, splits = _split_inputs()
+        q, k = inp.q, inp.k_cache
+        operands = {"q_nope": _describe(q[..., :512]), "ckv": _describe(k[..., :512])}
+        if case == "q_nope_on_cpu":
+            operands["q_nope"] = _describe(q[..., :512], device="cpu")
+        elif case == "q_nope_float32":
+            operands["q_nope"] = _describe(q[..., :512].float())
+        else:
+            operands["ckv"] = _describe(k[..., :512], device="cpu")
+        C = _native.module()
+        with pytest.raises(exc) as e:
+            C.check_decode_described(
+                operands["q_nope"], operands["ckv"], _describe(inp.block_table),
+                _describe(inp.cache_seqlens), DV, _describe(meta), _describe(splits), 0.1,
+                False, q_pe=_describe(q[..., 512:]), kpe_cache=_describe(k[..., 512:]))
+        assert str(e.value).startswith(message), str(e.value)
+
     def test_one_rope_operand_alone_is_refused(self):
         inp, meta, splits = _split_inputs()
         q, k = inp.q, inp.k_cache

@@ -371,20 +371,22 @@ inline CheckResult expect_rope_operand(const char* name, TensorDesc const& t,
 inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments* out_args) {
   using namespace detail;
   TensorDesc const& q = t.q;
-  if (!q.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "q: is required");
+  // In the second convention (RoPE operands apart) q and k_cache are called
+  // q_nope and ckv_cache, in every message.
+  const bool split_rope = t.q_rope.defined || t.k_rope.defined;
+  const char* q_name = split_rope ? "q_nope" : "q";
+  const char* k_name = split_rope ? "ckv_cache" : "k_cache";
+  if (!q.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "%s: is required", q_name);
   if (q.device != DeviceKind::kCUDA)
-    CUTE_MLA_FAIL(kErrorInvalidDevice, "q: expected a cuda tensor, got one on %s",
+    CUTE_MLA_FAIL(kErrorInvalidDevice, "%s: expected a cuda tensor, got one on %s", q_name,
                   device_name(q.device));
   if (q.dtype != DataType::kBFloat16 && q.dtype != DataType::kFloat16)
-    CUTE_MLA_FAIL(kErrorInvalidType, "q: expected dtype bfloat16 or float16, got %s",
+    CUTE_MLA_FAIL(kErrorInvalidType, "%s: expected dtype bfloat16 or float16, got %s", q_name,
                   type_text(q));
-  const bool split_rope = t.q_rope.defined || t.k_rope.defined;
   if (split_rope && !(t.q_rope.defined && t.k_rope.defined))
     CUTE_MLA_FAIL(kErrorInvalidValue, "%s: is required with %s",
                   t.q_rope.defined ? "kpe_cache" : "q_pe",
                   t.q_rope.defined ? "q_pe" : "kpe_cache");
-  const char* q_name = split_rope ? "q_nope" : "q";
-  const char* k_name = split_rope ? "ckv_cache" : "k_cache";
   const int64_t head_dim_qk = split_rope ? MlaShape::kHeadDimV : MlaShape::kHeadDimQK;
   CUTE_MLA_TRY(expect_ndim(q_name, q, 4, split_rope ? "(batch, seqlen_q, num_heads_q, 512)"
                                                     : "(batch, seqlen_q, num_heads_q, 576)"));
@@ -482,13 +484,13 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
 
   // Sizes must fit the int32 fields before narrowing.
   if (b > Limits::kMaxBatch)
-    CUTE_MLA_FAIL(kErrorInvalidValue, "q: batch size must be in [1, %d], got %lld",
+    CUTE_MLA_FAIL(kErrorInvalidValue, "%s: batch size must be in [1, %d], got %lld", q_name,
                   Limits::kMaxBatch, static_cast<long long>(b));
-  CUTE_MLA_TRY(expect_fits_int32("q", "seqlen_q (dim 1)", s_q));
-  CUTE_MLA_TRY(expect_fits_int32("q", "num_heads_q (dim 2)", h_q));
-  CUTE_MLA_TRY(expect_fits_int32("k_cache", "num_pages (dim 0)", k.shape[0]));
-  CUTE_MLA_TRY(expect_fits_int32("k_cache", "page size (dim 1)", k.shape[1]));
-  CUTE_MLA_TRY(expect_fits_int32("k_cache", "num_heads_kv (dim 2)", k.shape[2]));
+  CUTE_MLA_TRY(expect_fits_int32(q_name, "seqlen_q (dim 1)", s_q));
+  CUTE_MLA_TRY(expect_fits_int32(q_name, "num_heads_q (dim 2)", h_q));
+  CUTE_MLA_TRY(expect_fits_int32(k_name, "num_pages (dim 0)", k.shape[0]));
+  CUTE_MLA_TRY(expect_fits_int32(k_name, "page size (dim 1)", k.shape[1]));
+  CUTE_MLA_TRY(expect_fits_int32(k_name, "num_heads_kv (dim 2)", k.shape[2]));
   CUTE_MLA_TRY(expect_fits_int32("block_table", "max_pages_per_seq (dim 1)", bt.shape[1]));
   CUTE_MLA_TRY(expect_fits_int32("tile_scheduler_metadata", "num_sm_parts (dim 0)", sm.shape[0]));
 

@@ -17,9 +17,9 @@ import torch
 
 from . import _launch, _native, ops
 from ._workspace import workspaces
+from .ops import HEAD_DIM_V
 
 HEAD_DIM_QK = 576
-HEAD_DIM_V = 512
 _DEFAULT_SCALE = HEAD_DIM_QK ** -0.5
 # Planning on the CPU with no GPU in sight assumes an H100 SXM (132 SMs).
 DEFAULT_NUM_SMS = 132
@@ -284,7 +284,8 @@ def mla_decode(
       block_table, cache_seqlens, tile_scheduler_metadata, num_splits, softmax_scale, causal,
         out, lse, workspace: as in ``flash_mla_with_kvcache`` (default scale ``576 ** -0.5``).
 
-    Not available under ``torch.compile`` yet (NotImplementedError); eager and CUDA graphs are.
+    Under ``torch.compile`` it is the custom op ``cute_mla::mla_decode`` (``mla_decode_out``
+    with ``out``/``lse``/``workspace``), as ``flash_mla_with_kvcache`` is.
     """
     for name, value in (("q_nope", q_nope), ("q_pe", q_pe), ("ckv_cache", ckv_cache),
                         ("kpe_cache", kpe_cache), ("block_table", block_table),
@@ -296,11 +297,14 @@ def mla_decode(
         if value is not None:
             _require_tensor(name, value)
     softmax_scale = _resolve_scale(softmax_scale)
+    causal = bool(causal)
     if _is_compiling():
-        _not_supported("mla_decode under torch.compile (use flash_mla_with_kvcache)")
+        return _compiled_mla_decode(q_nope, q_pe, ckv_cache, kpe_cache, block_table,
+                                    cache_seqlens, tile_scheduler_metadata, num_splits,
+                                    softmax_scale, causal, out, lse, workspace)
     return _launch.decode(q_nope, ckv_cache, block_table, cache_seqlens, HEAD_DIM_V,
                           tile_scheduler_metadata, num_splits, softmax_scale,
-                          bool(causal), out, lse, workspace, q_pe, kpe_cache)
+                          causal, out, lse, workspace, q_pe, kpe_cache)
 
 
 def _check_decode_types(q, k_cache, block_table, cache_seqlens, head_dim_v,
@@ -349,6 +353,23 @@ def _validate_seqlens(q, k_cache, block_table, cache_seqlens, head_dim_v,
         raise RuntimeError("validate_seqlens: reads the lengths on the host, which is not "
                            "possible during CUDA graph capture")
     C.check_seqlens(cache_seqlens.to("cpu", non_blocking=False), block_table.shape[1])
+
+
+def _compiled_mla_decode(q_nope, q_pe, ckv_cache, kpe_cache, block_table, cache_seqlens,
+                        tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse,
+                        workspace):
+    """mla_decode's custom ops, for torch.compile (as _compiled_decode)."""
+    operands = (q_nope, q_pe, ckv_cache, kpe_cache, block_table, cache_seqlens,
+                tile_scheduler_metadata, num_splits, softmax_scale, causal)
+    if out is None and lse is None and workspace is None:
+        return ops.mla_decode(*operands)
+    b, s_q, h_q, _ = q_nope.shape
+    if out is None:
+        out = q_nope.new_empty((b, s_q, h_q, HEAD_DIM_V))
+    if lse is None:
+        lse = q_nope.new_empty((b, h_q, s_q), dtype=torch.float32)
+    ops.mla_decode_out(*operands, out, lse, workspace)
+    return out, lse
 
 
 def _compiled_decode(q, k_cache, block_table, cache_seqlens, head_dim_v,

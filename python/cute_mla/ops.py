@@ -1,9 +1,10 @@
 """The two operations as ``torch.library`` custom ops, with fake (meta) kernels.
 
 ``torch.ops.cute_mla.get_mla_metadata``, ``torch.ops.cute_mla.flash_mla_with_kvcache`` and its
-out-variant ``flash_mla_with_kvcache_out`` (writes caller buffers). ``get_mla_metadata`` and
-``flash_mla_with_kvcache`` of ``cute_mla`` call them while ``torch.compile`` traces, so a
-compiled model sees opaque ops with known output shapes; eager calls skip the dispatcher (a few
+out-variant ``flash_mla_with_kvcache_out`` (writes caller buffers), and ``mla_decode`` /
+``mla_decode_out`` for the second convention (latent and RoPE operands apart). The public
+functions of ``cute_mla`` call them while ``torch.compile`` traces, so a compiled model sees
+opaque ops with known output shapes; eager calls skip the dispatcher (a few
 microseconds) and go straight to ``_launch``. The real kernels are ``_launch``'s: the same
 validation and launch as eager.
 
@@ -17,6 +18,8 @@ import torch
 from torch import Tensor
 
 from . import _launch, _native
+
+HEAD_DIM_V = 512  # the latent width: V is the first 512 columns of the cache
 
 # SM counts of the devices seen, by index; 0 = "the device of the tensor".
 _sm_counts: dict = {}
@@ -110,4 +113,40 @@ def get_mla_metadata_out(cache_seqlens: Tensor, num_q_tokens_per_head_k: int, nu
 
 @get_mla_metadata_out.register_fake
 def _(cache_seqlens, num_q_tokens_per_head_k, num_heads_k, tile_scheduler_metadata, num_splits):
+    return None
+
+
+# The second convention: q_nope/q_pe and ckv_cache/kpe_cache as separate operands (views of one
+# tensor or tensors of their own), head_dim_v fixed at 512 by the operands' shapes.
+
+@torch.library.custom_op("cute_mla::mla_decode", mutates_args=())
+def mla_decode(q_nope: Tensor, q_pe: Tensor, ckv_cache: Tensor, kpe_cache: Tensor,
+               block_table: Tensor, cache_seqlens: Tensor, tile_scheduler_metadata: Tensor,
+               num_splits: Tensor, softmax_scale: float, causal: bool) -> Tuple[Tensor, Tensor]:
+    return _launch.decode(q_nope, ckv_cache, block_table, cache_seqlens, HEAD_DIM_V,
+                          tile_scheduler_metadata, num_splits, softmax_scale, causal,
+                          q_pe=q_pe, kpe_cache=kpe_cache)
+
+
+@mla_decode.register_fake
+def _(q_nope, q_pe, ckv_cache, kpe_cache, block_table, cache_seqlens, tile_scheduler_metadata,
+      num_splits, softmax_scale, causal):
+    b, s_q, h_q, _ = q_nope.shape
+    return (q_nope.new_empty((b, s_q, h_q, HEAD_DIM_V)),
+            q_nope.new_empty((b, h_q, s_q), dtype=torch.float32))
+
+
+@torch.library.custom_op("cute_mla::mla_decode_out", mutates_args=("out", "lse", "workspace"))
+def mla_decode_out(q_nope: Tensor, q_pe: Tensor, ckv_cache: Tensor, kpe_cache: Tensor,
+                   block_table: Tensor, cache_seqlens: Tensor, tile_scheduler_metadata: Tensor,
+                   num_splits: Tensor, softmax_scale: float, causal: bool, out: Tensor,
+                   lse: Tensor, workspace: Optional[Tensor]) -> None:
+    _launch.decode(q_nope, ckv_cache, block_table, cache_seqlens, HEAD_DIM_V,
+                   tile_scheduler_metadata, num_splits, softmax_scale, causal, out, lse,
+                   workspace, q_pe, kpe_cache)
+
+
+@mla_decode_out.register_fake
+def _(q_nope, q_pe, ckv_cache, kpe_cache, block_table, cache_seqlens, tile_scheduler_metadata,
+      num_splits, softmax_scale, causal, out, lse, workspace):
     return None
