@@ -27,6 +27,15 @@ struct ProducerSm90 {
     int32_t kv_loads = 0;
     const int32_t rank = params.cluster_tiles > 1 ? int32_t(cute::block_rank_in_cluster()) : 0;
     for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+      const int32_t* pages = params.block_table + req * params.block_table_stride;
+      // The piece's first page id is read together with the length, not
+      // after it: one dependent global load less before the first page load
+      // (each is a DRAM round trip at the start of a CTA). The index is the
+      // planned one, clamped into the table for a plan that does not match
+      // the lengths; it is used only when the piece turns out to start there.
+      const int32_t planned_first = req == sched.begin_req ? sched.begin_block : 0;
+      const int32_t first_page =
+          pages[min(max(planned_first, 0), max(params.max_pages_per_seq - 1, 0))];
       const kernel::Piece pc =
           kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
                            params.max_pages_per_seq);
@@ -37,8 +46,7 @@ struct ProducerSm90 {
       Loads::load_q(params.tma_q, params.tma_q_rope, &ss.q_full, ss.q, params.heads_pad_log2, m_tile, kv_head, req);
       ++q_loads;
 
-      const int32_t* pages = params.block_table + req * params.block_table_stride;
-      int32_t page = pages[pc.begin_block];
+      int32_t page = pc.begin_block == planned_first ? first_page : pages[pc.begin_block];
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         // Read the next page id before waiting, so its latency hides behind the wait.
         const int32_t next_page = blk + 1 < pc.end_block ? pages[blk + 1] : 0;

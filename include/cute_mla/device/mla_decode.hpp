@@ -120,6 +120,7 @@ CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
   c.o_accum = reinterpret_cast<const float*>(base + w.o_offset);
   c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
   c.num_splits = a.num_splits;
+  c.num_splits_ready = true;  // planned before the decode kernel started
   copy_outputs(a, &c);
   return c;
 }

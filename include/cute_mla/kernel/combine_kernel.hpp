@@ -21,7 +21,8 @@
 // and a row whose pieces are all empty gets out = 0 and lse = +inf.
 //
 // Launched with programmatic dependent launch: griddepcontrol.wait blocks
-// until the decode kernel's partials are visible.
+// until the decode kernel's partials are visible (after a decode, num_splits
+// is read ahead of it: CombineArguments::num_splits_ready).
 #pragma once
 
 #include <cstdint>
@@ -61,6 +62,14 @@ struct CombineConfig {
 };
 
 namespace detail {
+
+// griddepcontrol.wait: the kernel this one follows (programmatic dependent
+// launch) has finished and its writes are visible.
+CUTE_MLA_DEVICE void wait_for_primary() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 
 CUTE_MLA_DEVICE float warp_max(float v) {
 #pragma unroll
@@ -106,13 +115,15 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   static_assert(Cfg::kColChunks % kChunksPerWarp == 0, "whole chunks per warp");
   // Pieces loaded before use: fewer when each holds several chunks (registers).
   constexpr int kPieceUnroll = kChunksPerWarp == 1 ? Cfg::kUnroll : 2;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
+  // After a decode, num_splits comes from the metadata kernel, which finished
+  // before the decode kernel (launched without PDL) started: read it before
+  // the wait, one dependent load less on the tail after the decode's last CTA.
+  if (!args.num_splits_ready) detail::wait_for_primary();
   const int32_t req = blockIdx.x;
   const int32_t first_slot = args.num_splits[req];
   const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
   if (num_pieces <= 1) return;  // the whole CTA: the decode kernel wrote this request
+  if (args.num_splits_ready) detail::wait_for_primary();
 
   const int32_t heads_per_kv = args.num_heads_q / args.num_heads_kv;
   const int32_t rows = args.seqlen_q * heads_per_kv;
@@ -154,6 +165,24 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   float* weight = reinterpret_cast<float*>(smem_combine + Cfg::kWarps * 32) +
                   warp * args.max_splits;                                 // (max_splits,)
 
+  // This warp's first kPieceUnroll pieces are loaded before the weights are
+  // known: their latency overlaps the LSE loads'. Loading a piece that turns
+  // out empty or poisoned is harmless (in bounds, never multiplied).
+  const float4* src =
+      reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
+                                      chunk * Cfg::kColsPerChunk) + lane;
+  const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
+  float4 early[kPieceUnroll][kChunksPerWarp];
+  if (has_row) {
+    #pragma unroll
+    for (int u = 0; u < kPieceUnroll; ++u) {
+      const int32_t k = group + u * warps_per_row;
+      #pragma unroll
+      for (int c = 0; c < kChunksPerWarp; ++c)
+        if (k < num_pieces) early[u][c] = src[k * slot_step + c * 32];
+    }
+  }
+
   // Every warp of a row computes the row's weights (a few loads) rather than
   // wait for one that does.
   enum class RowKind { kMerge, kPoisoned, kEmpty, kNone };
@@ -188,27 +217,29 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   float4 acc[kChunksPerWarp];
   #pragma unroll
   for (int c = 0; c < kChunksPerWarp; ++c) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+  // acc += w * v, except for an empty piece (w == 0), which may hold anything, NaN included.
+  auto accumulate = [&](float w, float4 const (&v)[kChunksPerWarp]) {
+    if (w == 0.f) return;
+    #pragma unroll
+    for (int c = 0; c < kChunksPerWarp; ++c) {
+      acc[c].x += w * v[c].x;
+      acc[c].y += w * v[c].y;
+      acc[c].z += w * v[c].z;
+      acc[c].w += w * v[c].w;
+    }
+  };
   if (kind == RowKind::kMerge) {
-    const float4* src =
-        reinterpret_cast<const float4*>(args.o_accum + row_index * MlaShape::kHeadDimV +
-                                        chunk * Cfg::kColsPerChunk) + lane;
-    const int64_t slot_step = slot_rows * (MlaShape::kHeadDimV / Cfg::kVec);
+    #pragma unroll
+    for (int u = 0; u < kPieceUnroll; ++u) {
+      const int32_t k = group + u * warps_per_row;
+      if (k < num_pieces) accumulate(weight[k], early[u]);
+    }
 #pragma unroll kPieceUnroll
-    for (int32_t k = group; k < num_pieces; k += warps_per_row) {
-      const float w = weight[k];
+    for (int32_t k = group + kPieceUnroll * warps_per_row; k < num_pieces; k += warps_per_row) {
       float4 v[kChunksPerWarp];
       #pragma unroll
       for (int c = 0; c < kChunksPerWarp; ++c) v[c] = src[k * slot_step + c * 32];
-      // An empty piece (w == 0) may hold anything, NaN included: never multiply it.
-      if (w != 0.f) {
-        #pragma unroll
-        for (int c = 0; c < kChunksPerWarp; ++c) {
-          acc[c].x += w * v[c].x;
-          acc[c].y += w * v[c].y;
-          acc[c].z += w * v[c].z;
-          acc[c].w += w * v[c].w;
-        }
-      }
+      accumulate(weight[k], v);
     }
   }
   if (warps_per_row > 1) {  // CTA-uniform; only with one chunk per warp

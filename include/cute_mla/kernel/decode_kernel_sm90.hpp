@@ -57,12 +57,21 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   const uint32_t misalign = cute::cast_smem_ptr_to_uint(smem_raw) & 1023u;
   Storage& ss = *reinterpret_cast<Storage*>(smem_raw + ((1024u - misalign) & 1023u));
 
+  // Loaded here, tested after the barrier setup below, which hides most of
+  // the load's DRAM latency. A cluster's CTAs share blockIdx.x, so both
+  // leave together.
   const SchedMeta sched = params.sched_meta[blockIdx.x];
-  if (sched.empty()) return;
   const int32_t m_tile = blockIdx.y;
   const int32_t kv_head = blockIdx.z;
   const int warp = threadIdx.x / 32;
 
+  // The tensor maps are fetched while the barriers are set up.
+  if (threadIdx.x == Traits::kProducerWarp * 32) {
+    cute::prefetch_tma_descriptor(&params.tma_q);
+    cute::prefetch_tma_descriptor(&params.tma_q_rope);
+    cute::prefetch_tma_descriptor(&params.tma_kv);
+    cute::prefetch_tma_descriptor(&params.tma_kv_rope);
+  }
   if (threadIdx.x == 0) {
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
     cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
@@ -89,6 +98,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   } else {
     __syncthreads();
   }
+  if (sched.empty()) return;
   // The combine kernel may be scheduled now; its griddepcontrol.wait still
   // waits for this whole grid to finish and flush.
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -96,10 +106,6 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   if (warp >= Traits::kProducerWarp) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
     if (warp == Traits::kProducerWarp && cute::elect_one_sync()) {
-      cute::prefetch_tma_descriptor(&params.tma_q);
-      cute::prefetch_tma_descriptor(&params.tma_q_rope);
-      cute::prefetch_tma_descriptor(&params.tma_kv);
-      cute::prefetch_tma_descriptor(&params.tma_kv_rope);
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);
     }
   } else if (warp < Traits::kWarpgroupThreads / 32) {
