@@ -40,8 +40,9 @@ def test_opcheck_metadata_cpu(seqlens):
 
 @pytest.mark.parametrize("convention", ["576-wide", "latent+rope views"])
 def test_decode_fake_kernels_on_fake_cuda_tensors(convention):
-    """The decode ops' fake kernels; the second convention takes strided views of one q and
-    one cache, as vLLM passes them."""
+    """The decode ops' fake kernels; the second convention takes operands strided as views
+    of one 576-wide q and cache, as vLLM passes them (made with empty_strided: slicing a fake
+    CUDA tensor needs a CUDA build of torch, which CI has not)."""
     split = convention != "576-wide"
     dtype = torch.bfloat16 if split else torch.float16
     with FakeTensorMode():
@@ -54,7 +55,10 @@ def test_decode_fake_kernels_on_fake_cuda_tensors(convention):
         assert meta.shape == (cute_mla._C.num_sm_parts(132, 1, s_q * h_q), 8)
         assert splits.shape == (b + 1,) and splits.dtype == I32 and splits.is_cuda
         if split:
-            operands = (q[..., :512], q[..., 512:], k_cache[..., :512], k_cache[..., 512:],
+            def part(t, cols):  # t[..., :cols] or t[..., -cols:]'s shape and strides
+                return torch.empty_strided((*t.shape[:3], cols), t.stride(), dtype=dtype,
+                                           device="cuda")
+            operands = (part(q, 512), part(q, 64), part(k_cache, 512), part(k_cache, 64),
                         table, sl, meta, splits, 0.07, False)
             functional, out_variant = OPS.mla_decode, OPS.mla_decode_out
         else:
