@@ -27,19 +27,20 @@ from cute_mla.reference import mla_decode_reference
 from cute_mla.testing import LSE_TOLERANCE, OUT_TOLERANCE, check_close, make_decode_inputs, poison_
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from planner_model import check_plan  # noqa: E402
+from planner_model import check_plan, parts_used  # noqa: E402
 
 PAGE = 64
 
 
-def plan(seqlens, parts: int, overhead: int, min_blocks: int):
+def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int = 2):
     """The planner's closed form (scheduler.hpp), any constants: (meta rows, num_splits)."""
     costs = [max(1, math.ceil(s / PAGE)) + overhead for s in seqlens]
     prefix = [0]
     for c in costs:
         prefix.append(prefix[-1] + c)
     total = prefix[-1]
-    used = max(1, min(parts, total // max(min_blocks, 1)))
+    used = parts_used(total, {"num_parts": parts, "min_blocks_per_part": min_blocks,
+                              "fill_blocks_per_part": fill_blocks})
 
     def part_of(key):
         return ((key + 1) * used - 1) // total
@@ -101,6 +102,8 @@ def main() -> None:
     ap.add_argument("--parts", default="", help="parts per KV head (default: the library's count only)")
     ap.add_argument("--overhead", default="5", help="fixed overhead F per piece, in pages")
     ap.add_argument("--min-blocks", default="4", help="minimum pages per part")
+    ap.add_argument("--fill-blocks", default="2",
+                    help="pages per part when min-blocks parts would leave over half idle")
     ap.add_argument("--replays", type=int, default=30)
     ap.add_argument("--flush-mib", type=int, default=256)
     a = ap.parse_args()
@@ -115,13 +118,15 @@ def main() -> None:
                                                 512, softmax_scale=inp.softmax_scale, causal=causal)
         dmeta, dsplits = cute_mla.get_mla_metadata(inp.cache_seqlens, s_q * h_q, 1)
         configs = [("default", dmeta, dsplits)]
-        for parts, F, mb in itertools.product(ints(a.parts), ints(a.overhead), ints(a.min_blocks)):
-            rows, splits = plan(inp.seqlens, parts, F, mb)
+        for parts, F, mb, fb in itertools.product(ints(a.parts), ints(a.overhead),
+                                                  ints(a.min_blocks), ints(a.fill_blocks)):
+            rows, splits = plan(inp.seqlens, parts, F, mb, fb)
             meta = torch.tensor(rows, dtype=torch.int32)
             spl = torch.tensor(splits, dtype=torch.int32)
             check_plan(inp.seqlens, meta, spl, {"num_parts": parts, "fixed_overhead_blocks": F,
-                                                "min_blocks_per_part": mb})
-            configs.append((f"P={parts} F={F} min={mb}", meta.cuda(), spl.cuda()))
+                                                "min_blocks_per_part": mb,
+                                                "fill_blocks_per_part": fb})
+            configs.append((f"P={parts} F={F} min={mb} fill={fb}", meta.cuda(), spl.cuda()))
         out = torch.empty(b, s_q, h_q, 512, dtype=inp.q.dtype, device="cuda")
         lse = torch.empty(b, h_q, s_q, dtype=torch.float32, device="cuda")
         for name, meta, spl in configs:

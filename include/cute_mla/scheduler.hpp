@@ -33,8 +33,12 @@ namespace cute_mla {
 struct SchedulerConfig {
   int32_t num_parts;             // metadata rows; decode grid's part dimension
   int32_t fixed_overhead_blocks; // F: cost of one piece beyond its pages
-  int32_t min_blocks_per_part;   // parts are not made smaller than this
+  int32_t min_blocks_per_part;   // parts are not made smaller than this...
   int32_t page_size;             // tokens per KV page
+  // ...unless that leaves over half of them idle: then parts of this many, up
+  // to half of them. 0 (the default) turns that off. Last, so that aggregate
+  // initialisers of the first four fields keep their meaning.
+  int32_t fill_blocks_per_part = 0;
 };
 
 // Host-side defaults for a GPU with num_sms SMs. rows = s_q * h_q / h_kv, the
@@ -50,10 +54,16 @@ inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
   if (parts > Limits::kMaxParts) parts = Limits::kMaxParts;
   SchedulerConfig c;
   c.num_parts = parts;
-  c.fixed_overhead_blocks = 5;
-  // Pieces of a few pages let a small batch use every SM; with many query
-  // rows each piece's fp32 partial (rows x 2 KB) is worth more pages.
-  c.min_blocks_per_part = rows <= 32 ? 2 : 4;
+  // Measured on the H100 (bench/split_sweep.py, whole op in a graph, 2026-12-05;
+  // bench/notes/tuning-log.md): F = 2 balanced b=128 h_q=16 L=1K best (76.3 us,
+  // F = 5: 79.2, F = 10: 84.8) and tied elsewhere. Parts of 4 pages beat parts
+  // of 2 when there are enough of them (b=1 h_q=16 L=16K: 66 parts of 4 pages
+  // 28.4 us, 131 of 2: 31.0), but a small batch should still reach half the
+  // SMs with parts of 2 (b=1 h_q=64 L=4K: 57 parts of 2 pages 20.8 us, 28 of
+  // 4: 24.4; b=1 h_q=128 L=1K: 14-15 of ~2 pages 21-23 us, 7 of 4: 26.7).
+  c.fixed_overhead_blocks = 2;
+  c.min_blocks_per_part = 4;
+  c.fill_blocks_per_part = 2;
   c.page_size = MlaShape::kPageSize;
   return c;
 }
@@ -79,14 +89,25 @@ struct SplitPlanner {
     return request_blocks(seqlen, c.page_size) + c.fixed_overhead_blocks;
   }
 
-  CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total,
-                                             SchedulerConfig const& c) {
-    // No part below min_blocks_per_part (rounding down keeps Q >= it): a
-    // smaller piece costs more in partials and combine than it saves.
+  // Parts used for a line of cost `total`: none below min_blocks_per_part
+  // (rounding down keeps Q >= it), as a smaller piece costs more in partials
+  // and combine than it saves, except that a line too short to fill half the
+  // parts so is cut into parts of fill_blocks_per_part, up to half of them.
+  CUTE_MLA_HOST_DEVICE static int64_t parts_for(int64_t total, SchedulerConfig const& c) {
     const int64_t min_cost = c.min_blocks_per_part > 1 ? c.min_blocks_per_part : 1;
     int64_t parts = total / min_cost;
+    if (c.fill_blocks_per_part > 0) {
+      int64_t fill = total / c.fill_blocks_per_part;
+      if (fill > c.num_parts / 2) fill = c.num_parts / 2;
+      if (parts < fill) parts = fill;
+    }
     if (parts > c.num_parts) parts = c.num_parts;
-    if (parts < 1) parts = 1;
+    return parts < 1 ? 1 : parts;
+  }
+
+  CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total,
+                                             SchedulerConfig const& c) {
+    const int64_t parts = parts_for(total, c);
     SplitPlan p;
     p.total = total;
     p.parts_used = int32_t(parts);

@@ -87,6 +87,7 @@ nb::dict scheduler_config(int num_sms, int num_heads_k, int num_q_tokens_per_hea
   d["num_parts"] = c.num_parts;
   d["fixed_overhead_blocks"] = c.fixed_overhead_blocks;
   d["min_blocks_per_part"] = c.min_blocks_per_part;
+  d["fill_blocks_per_part"] = c.fill_blocks_per_part;
   d["page_size"] = c.page_size;
   return d;
 }

@@ -53,11 +53,13 @@ int64_t sched_pages(int32_t len) {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-SchedulerConfig make_config(int32_t parts, int32_t overhead, int32_t min_blocks) {
+SchedulerConfig make_config(int32_t parts, int32_t overhead, int32_t min_blocks,
+                            int32_t fill_blocks = 2) {
   SchedulerConfig c;
   c.num_parts = parts;
   c.fixed_overhead_blocks = overhead;
   c.min_blocks_per_part = min_blocks;
+  c.fill_blocks_per_part = fill_blocks;
   c.page_size = kPage;
   return c;
 }
@@ -65,8 +67,9 @@ SchedulerConfig make_config(int32_t parts, int32_t overhead, int32_t min_blocks)
 std::string describe(std::vector<int32_t> const& lens, SchedulerConfig const& c,
                      const char* kind) {
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%s: b=%zu parts=%d F=%d min_blocks=%d", kind, lens.size(),
-                c.num_parts, c.fixed_overhead_blocks, c.min_blocks_per_part);
+  std::snprintf(buf, sizeof(buf), "%s: b=%zu parts=%d F=%d min_blocks=%d fill_blocks=%d", kind,
+                lens.size(), c.num_parts, c.fixed_overhead_blocks, c.min_blocks_per_part,
+                c.fill_blocks_per_part);
   std::string s = buf;
   if (lens.size() <= 8) {
     s += " lens={";
@@ -102,16 +105,22 @@ void check_plan(std::vector<int32_t> const& lens, SchedulerConfig const& c, cons
                                              num_splits.data());
 
   // Independent totals: T = sum(pages_i + F); parts_used as SplitPlanner::plan
-  // documents it (no part below min_blocks, rounding down; at most num_parts).
+  // documents it (no part below min_blocks, rounding down, unless that leaves
+  // over half the parts idle: then parts of fill_blocks, up to half of them,
+  // when fill_blocks > 0; at most num_parts).
   std::vector<int64_t> pages(static_cast<size_t>(b));
   int64_t T = 0;
   for (int32_t i = 0; i < b; ++i) {
     pages[size_t(i)] = sched_pages(lens[size_t(i)]);
     T += pages[size_t(i)] + F;
   }
-  const int64_t min_cost = std::max<int64_t>(c.min_blocks_per_part, 1);
-  const int64_t parts_used =
-      std::max<int64_t>(1, std::min<int64_t>(T / min_cost, c.num_parts));
+  const int64_t by_min = T / std::max<int64_t>(c.min_blocks_per_part, 1);
+  const int64_t by_fill =
+      c.fill_blocks_per_part > 0
+          ? std::min<int64_t>(T / c.fill_blocks_per_part, c.num_parts / 2)
+          : 0;
+  const int64_t parts_used = std::max<int64_t>(
+      1, std::min<int64_t>(std::max(by_min, by_fill), c.num_parts));
   const cute_mla::SplitPlan plan = cute_mla::SplitPlanner::plan(T, c);
   CHECK(plan.total == T);
   CHECK(plan.parts_used == parts_used);
@@ -294,6 +303,7 @@ int main() {
   // Random batches: every batch size x every length kind x a few configs.
   const int32_t overheads[] = {0, 1, 5, 16};
   const int32_t min_blocks[] = {1, 8, 32};
+  const int32_t fill_blocks[] = {0, 1, 2, 4};
   for (int32_t b : kBatchSizes) {
     const int reps = b >= 4096 ? 2 : (b >= 1000 ? 6 : 30);
     for (int kind = 0; kind < 6; ++kind) {
@@ -302,9 +312,10 @@ int main() {
         const int32_t parts = rep == 0 ? 1 : (rep == 1 ? 264 : parts_d(rng));
         const int32_t F = rep < 2 ? 5 : overheads[rng() % 4];
         const int32_t mb = rep < 2 ? 8 : min_blocks[rng() % 3];
+        const int32_t fill = rep < 2 ? 2 : fill_blocks[rng() % 4];
         static const char* kinds[] = {"uniform", "page edges", "skewed",
                                       "all zero", "log-uniform", "all equal"};
-        check_plan(lens, make_config(parts, F, mb), kinds[kind]);
+        check_plan(lens, make_config(parts, F, mb, fill), kinds[kind]);
       }
     }
   }
