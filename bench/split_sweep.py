@@ -106,6 +106,9 @@ def main() -> None:
                     help="pages per part when min-blocks parts would leave over half idle")
     ap.add_argument("--replays", type=int, default=30)
     ap.add_argument("--flush-mib", type=int, default=256)
+    ap.add_argument("--no-default", action="store_true",
+                    help="skip the library's own plan (e.g. so that a profiler's first decode launch is "
+                         "the first swept configuration)")
     a = ap.parse_args()
     flusher = timing.L2Flusher(a.flush_mib << 20)
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
@@ -117,7 +120,7 @@ def main() -> None:
         ref_out, ref_lse = mla_decode_reference(inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens,
                                                 512, softmax_scale=inp.softmax_scale, causal=causal)
         dmeta, dsplits = cute_mla.get_mla_metadata(inp.cache_seqlens, s_q * h_q, 1)
-        configs = [("default", dmeta, dsplits)]
+        configs = [] if a.no_default else [("default", dmeta, dsplits)]
         for parts, F, mb, fb in itertools.product(ints(a.parts), ints(a.overhead),
                                                   ints(a.min_blocks), ints(a.fill_blocks)):
             rows, splits = plan(inp.seqlens, parts, F, mb, fb)

@@ -55,14 +55,18 @@ inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
   SchedulerConfig c;
   c.num_parts = parts;
   // Measured on the H100 (bench/split_sweep.py, whole op in a graph, 2026-12-05;
-  // bench/notes/tuning-log.md): F = 2 balanced b=128 h_q=16 L=1K best (76.3 us,
-  // F = 5: 79.2, F = 10: 84.8) and tied elsewhere. Parts of 4 pages beat parts
-  // of 2 when there are enough of them (b=1 h_q=16 L=16K: 66 parts of 4 pages
-  // 28.4 us, 131 of 2: 31.0), but a small batch should still reach half the
-  // SMs with parts of 2 (b=1 h_q=64 L=4K: 57 parts of 2 pages 20.8 us, 28 of
-  // 4: 24.4; b=1 h_q=128 L=1K: 14-15 of ~2 pages 21-23 us, 7 of 4: 26.7).
+  // bench/results/split-sweep_*_20261205-*.txt; bench/notes/tuning-log.md):
+  // F = 2 balanced b=128 h_q=16 L=1K best (76.3 us, F = 5: 79.2, F = 10: 84.8)
+  // and tied elsewhere. A single query tile wants parts of at least 6 pages
+  // (b=1 L~29K: h_q=16 28.8 us with 76 parts vs 31.9 with 114 of 4; h_q=64
+  // 32.3 vs 35.1; b=8 h_q=64 L=4K 35.4 vs 36.4; b=32 h_q=64 L=1K 33.2 vs
+  // 34.6; b=32 h_q=16 L=1K the one loss, 34.1 vs 33.2), two tiles (a cluster
+  // per part) parts of 4 (b=16 h_q=128 L=1K 30.9 us vs 32.2 with 6; b=8 29.6
+  // vs 30.5). A small batch should still reach half the parts with parts of
+  // 2 (b=1 h_q=64 L=4K: 57 parts of 2 pages 20.8 us, 28 of 4: 24.4; b=1
+  // h_q=128 L=1K: 14-15 of ~2 pages 21-23 us, 7 of 4: 26.7).
   c.fixed_overhead_blocks = 2;
-  c.min_blocks_per_part = 4;
+  c.min_blocks_per_part = tiles == 1 ? 6 : 4;
   c.fill_blocks_per_part = 2;
   c.page_size = MlaShape::kPageSize;
   return c;

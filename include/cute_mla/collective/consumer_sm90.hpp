@@ -154,11 +154,18 @@ struct ConsumerSm90 {
                             params.max_pages_per_seq);
   }
 
+  // The partials slot of a split piece: its request's first slot plus its
+  // index. Read when the piece starts, not in the epilogue: after a long
+  // walk the line is long gone from L1, and a dependent DRAM round trip at
+  // the end of a CTA is on the critical path of small batches.
+  CUTE_DEVICE static int64_t partial_slot(kernel::DecodeParamsSm90 const& params,
+                                          kernel::Piece const& pc, int32_t req) {
+    return pc.split ? int64_t(params.num_splits[req]) + pc.split_index : 0;
+  }
+
   // Row i of this thread in the split partials (o_accum rows, lse_accum).
-  CUTE_DEVICE static int64_t partial_row(kernel::DecodeParamsSm90 const& params,
-                                         kernel::Piece const& pc, int32_t req,
+  CUTE_DEVICE static int64_t partial_row(kernel::DecodeParamsSm90 const& params, int64_t slot,
                                          int32_t kv_head, Rows const& rows, int i) {
-    const int64_t slot = int64_t(params.num_splits[req]) + pc.split_index;
     return (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
            rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
   }
@@ -188,6 +195,7 @@ struct ConsumerSm90 {
     int32_t kv_uses = 0;
     for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
       const kernel::Piece pc = piece(params, sched, req);
+      const int64_t slot = partial_slot(params, pc, req);
       float row_max[kRows], row_sum[kRows];
       int32_t key_limit[kRows];
       CUTE_UNROLL
@@ -285,7 +293,7 @@ struct ConsumerSm90 {
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
       if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);
-      scores_epilogue(params, ss, pc, req, kv_head, tid, has_kv, rows, row_max, row_sum);
+      scores_epilogue(params, ss, pc, req, slot, kv_head, tid, has_kv, rows, row_max, row_sum);
     }
   }
 
@@ -315,6 +323,7 @@ struct ConsumerSm90 {
     int32_t kv_uses = 0;
     for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
       const kernel::Piece pc = piece(params, sched, req);
+      const int64_t slot = partial_slot(params, pc, req);
       Tensor tOrO = partition_fragment_C(mma_o, Shape<typename T::BlockM,
                                                       typename T::ColsPerWg>{});  // (MMA,1,1)
       clear(tOrO);
@@ -347,7 +356,7 @@ struct ConsumerSm90 {
         arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
       }
-      values_epilogue(params, ss, pc, req, kv_head, half, rows, O, cO_rc);
+      values_epilogue(params, ss, pc, req, slot, kv_head, half, rows, O, cO_rc);
     }
   }
 
@@ -372,7 +381,7 @@ struct ConsumerSm90 {
   // The row sums over the quad, posted for the value warpgroups; the LSE.
   template <class Storage>
   CUTE_DEVICE static void scores_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
-                                          kernel::Piece const& pc, int32_t req,
+                                          kernel::Piece const& pc, int32_t req, int64_t slot,
                                           int32_t kv_head, int tid, bool has_kv,
                                           Rows const& rows, float const* row_max,
                                           float const* row_sum) {
@@ -399,7 +408,7 @@ struct ConsumerSm90 {
                      rows.seq[i] * params.lse_seq_stride] =
               pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
       } else {
-        params.lse_accum[partial_row(params, pc, req, kv_head, rows, i)] = lse2;
+        params.lse_accum[partial_row(params, slot, kv_head, rows, i)] = lse2;
       }
     }
   }
@@ -407,7 +416,7 @@ struct ConsumerSm90 {
   // O normalised by the row sums: the output, or the fp32 partial of a split.
   template <class Storage, class OTensor, class CoordTensor>
   CUTE_DEVICE static void values_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
-                                          kernel::Piece const& pc, int32_t req,
+                                          kernel::Piece const& pc, int32_t req, int64_t slot,
                                           int32_t kv_head, int half, Rows const& rows,
                                           OTensor const& O,
                                           CoordTensor const& cO_rc) {
@@ -440,7 +449,7 @@ struct ConsumerSm90 {
         }
       } else {
         float* partial = params.o_accum +
-                         partial_row(params, pc, req, kv_head, rows, i) * Traits::kHeadDimV +
+                         partial_row(params, slot, kv_head, rows, i) * Traits::kHeadDimV +
                          col0;
         CUTE_UNROLL
         for (int j = 0; j < size<1>(O); j += 2) {
