@@ -96,12 +96,14 @@ struct SplitPlanner {
   // Parts used for a line of cost `total`: none below min_blocks_per_part
   // (rounding down keeps Q >= it), as a smaller piece costs more in partials
   // and combine than it saves, except that a line too short to fill half the
-  // parts so is cut into parts of fill_blocks_per_part, up to half of them.
+  // parts so is cut into parts of at most fill_blocks_per_part (rounding up:
+  // the longest part is a small batch's critical path, and rounding down put
+  // a third page in one of b=1 L=1K's 2-page parts, +2 us), up to half of them.
   CUTE_MLA_HOST_DEVICE static int64_t parts_for(int64_t total, SchedulerConfig const& c) {
     const int64_t min_cost = c.min_blocks_per_part > 1 ? c.min_blocks_per_part : 1;
     int64_t parts = total / min_cost;
     if (c.fill_blocks_per_part > 0) {
-      int64_t fill = total / c.fill_blocks_per_part;
+      int64_t fill = (total + c.fill_blocks_per_part - 1) / c.fill_blocks_per_part;
       if (fill > c.num_parts / 2) fill = c.num_parts / 2;
       if (parts < fill) parts = fill;
     }
