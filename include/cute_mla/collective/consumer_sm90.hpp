@@ -34,6 +34,7 @@
 #include "cute_mla/kernel/decode_params_sm90.hpp"
 #include "cute_mla/kernel/named_barriers.hpp"
 #include "cute_mla/kernel/part_pieces.hpp"
+#include "cute_mla/kernel/trace.hpp"
 #include "cute_mla/mla_shape.hpp"
 
 namespace cute_mla::collective {
@@ -214,7 +215,7 @@ struct ConsumerSm90 {
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         const uint32_t phase = (kv_uses / T::kStages) & 1;
-        ++kv_uses;
+        const int32_t seq = kv_uses++;
         uint64_t* full = ss.kv_full[stage];
         Tensor sK = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutK{});
 
@@ -234,6 +235,7 @@ struct ConsumerSm90 {
         CUTE_UNROLL
         for (int g = 0; g < T::kBoxGroups; ++g) {
           TxBarrier::wait(&full[g], phase);
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
           warpgroup_arrive();
           CUTE_UNROLL
           for (int k = g * kGroupSteps; k < (g + 1) * kGroupSteps; ++k) {
@@ -244,8 +246,8 @@ struct ConsumerSm90 {
         }
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresDone, seq);
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
-        release_stage(&ss.kv_empty[stage], params.cluster_tiles);  // S has read the page
 
         Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
         const int32_t first_key = blk * T::kBlockN;
@@ -261,27 +263,35 @@ struct ConsumerSm90 {
         float scale[kRows];
         CUTE_UNROLL
         for (int i = 0; i < kRows; ++i) {
-          float tile_max = -INFINITY;
+          // Four partial maxima and sums: a chain of 32 dependent instructions
+          // was most of the softmax's ~830 cycles between S and P (trace_decode).
+          constexpr int kLanes = 4;
+          float part[kLanes];
           CUTE_UNROLL
-          for (int j = 0; j < size<1>(S); ++j) tile_max = fmaxf(tile_max, S(i, j));
+          for (int l = 0; l < kLanes; ++l) part[l] = -INFINITY;
+          CUTE_UNROLL
+          for (int j = 0; j < size<1>(S); ++j) part[j % kLanes] = fmaxf(part[j % kLanes], S(i, j));
+          const float tile_max = fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
           const float new_max =
               fmaxf(row_max[i], detail::quad_max(tile_max) * params.scale_log2);
           // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
           const float base = new_max == -INFINITY ? 0.f : new_max;
           scale[i] = detail::fast_exp2(row_max[i] - base);
           row_max[i] = new_max;
-          float sum = 0.f;
+          CUTE_UNROLL
+          for (int l = 0; l < kLanes; ++l) part[l] = 0.f;
           CUTE_UNROLL
           for (int j = 0; j < size<1>(S); ++j) {
             S(i, j) = detail::fast_exp2(fmaf(S(i, j), params.scale_log2, -base));
-            sum += S(i, j);
+            part[j % kLanes] += S(i, j);
           }
-          row_sum[i] = row_sum[i] * scale[i] + sum;
+          row_sum[i] = row_sum[i] * scale[i] + ((part[0] + part[1]) + (part[2] + part[3]));
         }
         Tensor tSrP = make_tensor_like<Element>(tSrS);
         CUTE_UNROLL
         for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
         // The value warpgroups must be done with the previous page's P and scale.
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
         if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
         copy(tSrP, tSsP);
         if (tid % 4 == 0) {
@@ -290,6 +300,13 @@ struct ConsumerSm90 {
         }
         cutlass::arch::fence_view_async_shared();
         arrive(kernel::NamedBarrier::kProbsReady);
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresPosted, seq);
+        // S has read the page. Released only now: the stage cannot be refilled
+        // before P.V has read it, which starts after this, and the arrivals
+        // (remote ones in a cluster) sat between S and the softmax, on the
+        // path to P (trace_decode: that phase took 960 cycles with a cluster's
+        // remote arrivals, 830 without).
+        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
       if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);
@@ -331,10 +348,11 @@ struct ConsumerSm90 {
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         const uint32_t phase = (kv_uses / T::kStages) & 1;
-        ++kv_uses;
+        const int32_t seq = kv_uses++;
         for (int g = first_group; g <= last_group; ++g)
           TxBarrier::wait(&ss.kv_full[stage][g], phase);
         sync(kernel::NamedBarrier::kProbsReady);
+        if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReady, seq);
         float scale[kRows];
         CUTE_UNROLL
         for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
@@ -353,6 +371,7 @@ struct ConsumerSm90 {
                                 make_coord(half, _0{}));                         // (256,64)
         Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,1,4)
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
+        if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesDone, seq);
         arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
       }

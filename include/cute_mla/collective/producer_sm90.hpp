@@ -11,6 +11,7 @@
 #include "cute_mla/collective/paged_kv_tma_sm90.hpp"
 #include "cute_mla/kernel/decode_params_sm90.hpp"
 #include "cute_mla/kernel/part_pieces.hpp"
+#include "cute_mla/kernel/trace.hpp"
 #include "cute_mla/mla_shape.hpp"
 
 namespace cute_mla::collective {
@@ -52,7 +53,9 @@ struct ProducerSm90 {
         const int32_t next_page = blk + 1 < pc.end_block ? pages[blk + 1] : 0;
         const int32_t stage = kv_loads % Traits::kStages;
         const int32_t round = kv_loads / Traits::kStages;
+        kernel::trace::stamp(kernel::trace::kProducerWait, kv_loads);
         if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
+        kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
         Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
                          kv_head, page, rank, params.cluster_tiles);
         ++kv_loads;
