@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaMalloc(&lse, int64_t(o.b) * o.h_q * 4));
   fill_random<<<1024, 256>>>(q, q_elems, 1u);
   fill_random<<<1024, 256>>>(kv, kv_elems, 2u);
+  CHECK_CUDA(cudaGetLastError());
 
   std::vector<int32_t> h_table(num_pages);
   std::iota(h_table.begin(), h_table.end(), 0);
