@@ -1,8 +1,11 @@
 // Where one decode CTA's time goes, tile by tile: builds the decode kernel
-// with CUTE_MLA_TRACE (clock64 stamps of the producer, the S warpgroup and a
-// P.V warpgroup; include/cute_mla/kernel/trace.hpp), runs one call on random
-// inputs after an L2 flush, and prints per KV tile the stage wait, the load
-// latency, S, the softmax, the wait for the previous P.V, and P.V.
+// with CUTE_MLA_TRACE (clock stamps of the producer, the S warpgroup, a P.V
+// warpgroup and an observer warp that waits for each tile's box groups to
+// land; include/cute_mla/kernel/trace.hpp), runs one call on random inputs
+// after an L2 flush, and prints per KV tile the stage wait, the load latency,
+// S, the softmax, the wait for the previous P.V, P.V, and when the tile's
+// first and last box groups landed. Stamps cover a window of 24 tiles from
+// --first (default 8); --raw 1 also prints every stamp.
 //
 // Build here (no GPU needed), run on the H100:
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -cudart static \
@@ -52,7 +55,7 @@ __global__ void fill_random(cutlass::bfloat16_t* p, int64_t n, uint32_t seed) {
 }
 
 struct Options {
-  int b = 1, h_q = 64, seqlen = 3626, parts = 0, cta_x = 0, cta_y = 0;
+  int b = 1, h_q = 64, seqlen = 3626, parts = 0, cta_x = 0, cta_y = 0, raw = 0, first = 8;
 };
 
 Options parse(int argc, char** argv) {
@@ -66,6 +69,8 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(k, "--parts")) o.parts = v;
     else if (!std::strcmp(k, "--cta-x")) o.cta_x = v;
     else if (!std::strcmp(k, "--cta-y")) o.cta_y = v;
+    else if (!std::strcmp(k, "--raw")) o.raw = v;
+    else if (!std::strcmp(k, "--first")) o.first = v;
     else { std::fprintf(stderr, "unknown option %s\n", k); std::exit(2); }
   }
   return o;
@@ -158,7 +163,7 @@ int main(int argc, char** argv) {
   void* flush;
   const size_t flush_bytes = size_t(256) << 20;
   CHECK_CUDA(cudaMalloc(&flush, flush_bytes));
-  const int cta[3] = {o.cta_x, o.cta_y, 0};
+  const int cta[4] = {o.cta_x, o.cta_y, 0, o.first};
   CHECK_CUDA(cudaMemcpyToSymbol(tr::g_cta, cta, sizeof(cta)));
 
   cudaEvent_t e0, e1;
@@ -181,36 +186,54 @@ int main(int argc, char** argv) {
   int clock_khz = 0;
   CHECK_CUDA(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
 
-  int tiles = 0;
-  while (tiles < tr::kMaxTiles && st[tr::kValuesDone][tiles] != 0) ++tiles;
-  const long long t0 = st[tr::kProducerWait][0];
-  std::printf("b=%d h_q=%d seqlen=%d parts=%d (busy plan of CTA x=%d y=%d): %d tiles, decode+combine "
-              "%.1f us (events)\n", o.b, o.h_q, o.seqlen, c.num_parts, o.cta_x, o.cta_y, tiles,
+  // The stamps cover tiles [first, first + kWindow) of the traced CTA.
+  const int first = o.first;
+  int tiles = first;
+  while (tiles < tr::kMaxTiles && tiles < first + tr::kWindow && st[tr::kValuesDone][tiles] != 0)
+    ++tiles;
+  const long long t0 = st[tr::kProducerWait][first];
+  std::printf("b=%d h_q=%d seqlen=%d parts=%d (busy plan of CTA x=%d y=%d): tiles %d..%d, decode+combine "
+              "%.1f us (events)\n", o.b, o.h_q, o.seqlen, c.num_parts, o.cta_x, o.cta_y, first, tiles - 1,
               ms * 1e3);
   std::printf("cycles; columns: issue (from the first stamp), stage wait (producer), load "
               "(issue -> S sees box group 0), S, softmax, S waits P.V(t-1) + posts, P.V lag "
-              "(posted -> P.V has P), P.V, P.V done -> next S done\n");
-  long long sum[8] = {0};
-  for (int t = 0; t < tiles; ++t) {
+              "(posted -> P.V has P), P.V, P.V done -> next S done; landed: issue -> box group 0, issue -> "
+              "last box group (an observer warp's wait)\n");
+  long long sum[8] = {0}, land[2] = {0};
+  for (int t = first; t < tiles; ++t) {
     const long long w = st[tr::kProducerWait][t], is = st[tr::kProducerIssue][t],
                     f = st[tr::kScoresFull][t], sd = st[tr::kScoresDone][t],
                     sm = st[tr::kScoresSoftmax][t], sp = st[tr::kScoresPosted][t],
                     vr = st[tr::kValuesReady][t], vd = st[tr::kValuesDone][t];
     const long long next_sd = t + 1 < tiles ? st[tr::kScoresDone][t + 1] : vd;
     const long long col[8] = {is - t0, is - w, f - is, sd - f, sm - sd, sp - sm, vr - sp, vd - vr};
-    if (t < 12 || t + 4 >= tiles)
-      std::printf("%4d %9lld %7lld %7lld %7lld %7lld %7lld %7lld %7lld %7lld\n", t, col[0], col[1],
-                  col[2], col[3], col[4], col[5], col[6], col[7], next_sd - vd);
-    if (t > 0)
+    const long long l0 = st[tr::kLandedFirst][t] - is, l1 = st[tr::kLandedAll][t] - is;
+    std::printf("%4d %9lld %7lld %7lld %7lld %7lld %7lld %7lld %7lld %7lld | %7lld %7lld\n", t,
+                  col[0], col[1], col[2], col[3], col[4], col[5], col[6], col[7], next_sd - vd, l0,
+                  l1);
+    if (t > first) {
       for (int k = 1; k < 8; ++k) sum[k] += col[k];
+      land[0] += l0;
+      land[1] += l1;
+    }
   }
-  if (tiles > 1) {
-    const long long span = st[tr::kValuesDone][tiles - 1] - st[tr::kValuesDone][0];
-    std::printf("mean of tiles 1..%d: ", tiles - 1);
-    for (int k = 1; k < 8; ++k) std::printf("%lld ", sum[k] / (tiles - 1));
+  if (o.raw) {  // every stamp of every tile, relative to the first, one line per tile
+    std::printf("raw: tile then events in trace::Event order\n");
+    for (int t = first; t < tiles; ++t) {
+      std::printf("raw %d", t);
+      for (int e = 0; e < tr::kEvents; ++e) std::printf(" %lld", st[e][t] - t0);
+      std::printf("\n");
+    }
+  }
+  const int n = tiles - first - 1;  // tiles averaged: the window less its first
+  if (n > 0) {
+    const long long span = st[tr::kValuesDone][tiles - 1] - st[tr::kValuesDone][first];
+    std::printf("mean of tiles %d..%d: ", first + 1, tiles - 1);
+    for (int k = 1; k < 8; ++k) std::printf("%lld ", sum[k] / n);
+    std::printf("| landed %lld %lld", land[0] / n, land[1] / n);
     std::printf("\nper tile (P.V done to P.V done): %lld cycles = %.2f us at the %d MHz base clock "
                 "attribute (the SM may run faster: compare with cycles / (kernel us))\n",
-                span / (tiles - 1), span / (tiles - 1) / (clock_khz * 1e-3), clock_khz / 1000);
+                span / n, span / n / (clock_khz * 1e-3), clock_khz / 1000);
   }
   return 0;
 }

@@ -63,6 +63,31 @@ struct ProducerSm90 {
       }
     }
   }
+
+#if defined(CUTE_MLA_TRACE)
+  // Trace builds only: an idle warp walks the same tiles and stamps when
+  // each one's first and last box groups land, which the consumers' stamps
+  // cannot tell (they see a tile only when they get around to it).
+  template <class Storage>
+  CUTE_DEVICE static void observe(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
+                                  Storage& ss) {
+    int32_t kv_loads = 0;
+    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+      const kernel::Piece pc =
+          kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
+                           params.max_pages_per_seq);
+      if (!pc.has_kv()) continue;
+      for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk, ++kv_loads) {
+        const int32_t stage = kv_loads % Traits::kStages;
+        const uint32_t parity = (kv_loads / Traits::kStages) & 1;
+        Barrier::wait(&ss.kv_full[stage][0], parity);
+        kernel::trace::stamp(kernel::trace::kLandedFirst, kv_loads);
+        Barrier::wait(&ss.kv_full[stage][Traits::kBoxGroups - 1], parity);
+        kernel::trace::stamp(kernel::trace::kLandedAll, kv_loads);
+      }
+    }
+  }
+#endif
 };
 
 }  // namespace cute_mla::collective

@@ -73,6 +73,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     cute::prefetch_tma_descriptor(&params.tma_kv_rope);
   }
   if (threadIdx.x == 0) {
+    trace::init();
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
     cutlass::arch::ClusterBarrier::init(&ss.q_empty, Traits::kWarpgroupThreads);  // S readers
     CUTE_UNROLL
@@ -108,6 +109,10 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     if (warp == Traits::kProducerWarp && cute::elect_one_sync()) {
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);
     }
+#if defined(CUTE_MLA_TRACE)
+    if (warp == Traits::kProducerWarp + 1 && cute::elect_one_sync())
+      collective::ProducerSm90<Traits>::observe(params, sched, ss);
+#endif
   } else if (warp < Traits::kWarpgroupThreads / 32) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kScoreRegisters>();
     collective::ConsumerSm90<Traits>::run_scores(params, sched, ss, m_tile, kv_head);
@@ -117,6 +122,10 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   }
   // No CTA may exit while a peer can still arrive on its barriers.
   if (params.cluster_tiles > 1) cute::cluster_sync();
+#if defined(CUTE_MLA_TRACE)
+  __syncthreads();
+  if (threadIdx.x == 0) trace::flush();
+#endif
 #endif
 }
 
