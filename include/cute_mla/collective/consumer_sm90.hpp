@@ -234,6 +234,7 @@ struct ConsumerSm90 {
         mma_s.accumulate_ = GMMA::ScaleOut::Zero;
         CUTE_UNROLL
         for (int g = 0; g < T::kBoxGroups; ++g) {
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
           TxBarrier::wait(&full[g], phase);
           if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
           warpgroup_arrive();
@@ -307,6 +308,7 @@ struct ConsumerSm90 {
         // path to P (trace_decode: that phase took 960 cycles with a cluster's
         // remote arrivals, 830 without).
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresReleased, seq);
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
       if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);

@@ -21,6 +21,8 @@ enum Event : int {
   kValuesDone,     // its P.V is complete
   kLandedFirst,    // box group 0 has landed (an observer warp, not a consumer, waits for it)
   kLandedAll,      // ... and the last box group
+  kScoresReleased, // the S warpgroup has released the previous tile's stage
+  kScoresWait,     // ... and starts waiting for this tile's first box group
   kEvents
 };
 constexpr int kMaxTiles = 1024;
