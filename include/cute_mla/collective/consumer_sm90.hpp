@@ -299,7 +299,9 @@ struct ConsumerSm90 {
           CUTE_UNROLL
           for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
         }
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresStored, seq);
         cutlass::arch::fence_view_async_shared();
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresFenced, seq);
         arrive(kernel::NamedBarrier::kProbsReady);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresPosted, seq);
         // S has read the page. Released only now: the stage cannot be refilled

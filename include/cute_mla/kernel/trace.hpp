@@ -23,6 +23,8 @@ enum Event : int {
   kLandedAll,      // ... and the last box group
   kScoresReleased, // the S warpgroup has released the previous tile's stage
   kScoresWait,     // ... and starts waiting for this tile's first box group
+  kScoresStored,   // P and the row scales are stored (before the proxy fence)
+  kScoresFenced,   // ... and fenced (before the arrive that posts them)
   kEvents
 };
 constexpr int kMaxTiles = 1024;
