@@ -33,7 +33,7 @@ constexpr int kMaxTiles = 1024;
 // (an mbarrier arrive, fence.proxy.async) wait for an L2 round trip, which
 // added ~700 cycles to the phases it measured. The window fits the ~1.4 KB
 // that the decode kernel leaves of the 227 KB.
-constexpr int kWindow = 24;
+constexpr int kWindow = 16;
 
 #if defined(CUTE_MLA_TRACE)
 __device__ long long g_stamps[kEvents][kMaxTiles];
