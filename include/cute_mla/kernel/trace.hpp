@@ -31,8 +31,9 @@ constexpr int kMaxTiles = 1024;
 // Stamps are kept in shared memory for a window of tiles and written out at
 // the end: a global store per stamp made the next release-ordered operation
 // (an mbarrier arrive, fence.proxy.async) wait for an L2 round trip, which
-// added ~700 cycles to the phases it measured. The window fits the ~1.4 KB
-// that the decode kernel leaves of the 227 KB.
+// added ~700 cycles to the phases it measured. The window must fit the
+// 1 KB of static shared memory the decode kernel leaves of the 227 KB (a
+// larger one fails the launch; checked below).
 constexpr int kWindow = 16;
 
 #if defined(CUTE_MLA_TRACE)
@@ -44,6 +45,7 @@ struct Local {
   int32_t first;
   bool traced;
 };
+static_assert(sizeof(Local) <= 1024, "the trace window must fit the decode kernel's spare 1 KB");
 CUTE_MLA_DEVICE Local& local() {
   __shared__ Local l;
   return l;
