@@ -50,6 +50,10 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Traits = DecodeTraitsSm90<Element>;
   using Storage = typename Traits::SharedStorage;
+#if defined(CUTE_MLA_TRACE)
+  static_assert(Traits::kSharedBytes + sizeof(trace::Local) <= Traits::kMaxSharedBytes,
+                "trace::kWindow: the stamps must fit the shared memory the kernel leaves");
+#endif
   extern __shared__ char smem_raw[];
   // Offset the shared array itself (not an integer cast of its address), so
   // the compiler keeps seeing shared memory: LDS/STS rather than generic

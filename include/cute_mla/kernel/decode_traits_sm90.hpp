@@ -119,7 +119,8 @@ struct DecodeTraitsSm90 {
   // The dynamic shared memory base is only 16-byte aligned: ask for 1 KiB
   // more and align by hand.
   static constexpr int kSharedBytes = int(sizeof(SharedStorage)) + 1024;
-  static_assert(kSharedBytes <= 227 * 1024, "one CTA per SM: at most 227 KiB of smem");
+  static constexpr int kMaxSharedBytes = 227 * 1024;  // SM90, per CTA, static + dynamic
+  static_assert(kSharedBytes <= kMaxSharedBytes, "one CTA per SM: at most 227 KiB of smem");
 };
 
 }  // namespace cute_mla::kernel
