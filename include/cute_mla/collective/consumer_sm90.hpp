@@ -375,9 +375,11 @@ struct ConsumerSm90 {
                                 make_coord(half, _0{}));                         // (256,64)
         Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,1,4)
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
-        if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesDone, seq);
+        if (tid == 0)
+          kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
         arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
+        if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
       }
       values_epilogue(params, ss, pc, req, slot, kv_head, half, rows, O, cO_rc);
     }

@@ -25,6 +25,8 @@ enum Event : int {
   kScoresWait,     // ... and starts waiting for this tile's first box group
   kScoresStored,   // P and the row scales are stored (before the proxy fence)
   kScoresFenced,   // ... and fenced (before the arrive that posts them)
+  kValuesDoneHi,   // the second P.V warpgroup's P.V is complete
+  kValuesReleased, // the first P.V warpgroup has released the stage
   kEvents
 };
 constexpr int kMaxTiles = 1024;
