@@ -36,7 +36,7 @@ constexpr int kMaxTiles = 1024;
 // added ~700 cycles to the phases it measured. The window must fit the
 // static shared memory the decode kernel leaves of the 227 KB (a larger one
 // fails the launch; the kernel checks it).
-constexpr int kWindow = 16;
+constexpr int kWindow = 14;
 
 #if defined(CUTE_MLA_TRACE)
 __device__ long long g_stamps[kEvents][kMaxTiles];
