@@ -4,8 +4,8 @@
 // land; include/cute_mla/kernel/trace.hpp), runs one call on random inputs
 // after an L2 flush, and prints per KV tile the stage wait, the load latency,
 // S, the softmax, the wait for the previous P.V, P.V, and when the tile's
-// first and last box groups landed. Stamps cover a window of 16 tiles from
-// --first (default 8); --raw 1 also prints every stamp.
+// first and last box groups landed. Stamps cover a window of trace::kWindow
+// tiles from --first (default 8); --raw 1 also prints every stamp.
 //
 // Build here (no GPU needed), run on the H100:
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -cudart static \
