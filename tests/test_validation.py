@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -865,6 +866,64 @@ GPU_METADATA_CASES = [
 def test_gpu_get_mla_metadata_rejects(case_id, call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+    _cuda_healthy()
+
+
+def _sparse(t: torch.Tensor) -> torch.Tensor:
+    return t.to_sparse()
+
+
+def _nested(t: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "nested tensors are a prototype"
+        return torch.nested.nested_tensor(list(t.unbind(0)))
+
+
+# Tensors with no plain data pointer and strides: named, never read (torch's DLPack exchange
+# crashes on them, so the fast reader must not see them either).
+NON_STRIDED_CASES = [
+    ("q", "sparse", _sparse), ("q", "nested", _nested), ("k_cache", "sparse", _sparse),
+    ("k_cache", "nested", _nested), ("block_table", "sparse", _sparse),
+    ("cache_seqlens", "sparse", _sparse), (TSM, "sparse", _sparse), ("num_splits", "sparse", _sparse),
+    ("out", "sparse", None), ("lse", "sparse", None),
+]
+
+
+def _make_non_strided(d, arg, make):
+    if make is None:  # an output: a sparse tensor of the right shape and dtype
+        b, s_q, h_q, _ = d["q"].shape
+        shape, dtype = ((b, s_q, h_q, DV), d["q"].dtype) if arg == "out" else ((b, h_q, s_q), F32)
+        d[arg] = _sparse(torch.zeros(shape, dtype=dtype, device=d["q"].device))
+    else:
+        d[arg] = make(d[arg])
+
+
+@pytest.mark.parametrize("arg,kind,make", [c for c in NON_STRIDED_CASES if c[0] == "q"],
+                         ids=[f"{c[0]}_{c[1]}" for c in NON_STRIDED_CASES if c[0] == "q"])
+def test_non_strided_tensor_named_cpu(cpu_call, arg, kind, make):
+    _make_non_strided(cpu_call, arg, make)
+    with pytest.raises(ValueError, match=M(arg, "expected a dense (strided) tensor")):
+        call_gpu(cpu_call)
+
+
+@needs_cuda
+@pytest.mark.parametrize("arg,kind,make", NON_STRIDED_CASES,
+                         ids=[f"{c[0]}_{c[1]}" for c in NON_STRIDED_CASES])
+def test_gpu_non_strided_tensor_named(gpu_case, arg, kind, make):
+    d, _ = gpu_case
+    _make_non_strided(d, arg, make)
+    with pytest.raises(ValueError, match=M(arg, "expected a dense (strided) tensor")):
+        call_gpu(d)
+    _cuda_healthy()
+
+
+@needs_cuda
+def test_gpu_meta_tensor_named(gpu_case):
+    d, _ = gpu_case
+    d["k_cache"] = d["k_cache"].to("meta")
+    with pytest.raises(RuntimeError, match=M("k_cache", "expected a cuda tensor",
+                                               "non-CPU, non-CUDA")):
+        call_gpu(d)
     _cuda_healthy()
 
 

@@ -39,6 +39,9 @@ struct TensorDesc {
   char dtype_text[16] = {0};      // the caller's name for an unsupported dtype, e.g. "int64"
   DeviceKind device = DeviceKind::kOther;
   int32_t device_id = 0;
+  // false: a sparse, nested or quantized tensor (no plain data and strides);
+  // only the device is described.
+  bool strided = true;
 };
 
 struct DecodeTensors {
@@ -115,8 +118,17 @@ inline const char* shape_text(TensorDesc const& t, char* buf, int size) {
 
 #define CUTE_MLA_FAIL(kind, ...) return CheckResult::error(Status::kind, __VA_ARGS__)
 
+inline CheckResult expect_strided(const char* name, TensorDesc const& t) {
+  if (!t.strided)
+    CUTE_MLA_FAIL(kErrorInvalidValue,
+                  "%s: expected a dense (strided) tensor, got a sparse, nested or quantized one",
+                  name);
+  return CheckResult::success();
+}
+
 inline CheckResult expect_device(const char* name, TensorDesc const& t,
                                  DeviceKind want, int32_t want_id) {
+  if (!t.strided) return expect_strided(name, t);
   if (t.device != want)
     CUTE_MLA_FAIL(kErrorInvalidDevice, "%s: expected a %s tensor, got one on %s", name,
                   device_name(want), device_name(t.device));
@@ -377,6 +389,7 @@ inline CheckResult check_decode_tensors(DecodeTensors const& t, DecodeArguments*
   const char* q_name = split_rope ? "q_nope" : "q";
   const char* k_name = split_rope ? "ckv_cache" : "k_cache";
   if (!q.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "%s: is required", q_name);
+  CUTE_MLA_TRY(expect_strided(q_name, q));
   if (q.device != DeviceKind::kCUDA)
     CUTE_MLA_FAIL(kErrorInvalidDevice, "%s: expected a cuda tensor, got one on %s", q_name,
                   device_name(q.device));
@@ -565,6 +578,7 @@ inline CheckResult check_metadata_tensors(MetadataTensors const& t) {
   using namespace detail;
   TensorDesc const& sl = t.cache_seqlens;
   if (!sl.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "cache_seqlens: is required");
+  CUTE_MLA_TRY(expect_strided("cache_seqlens", sl));
   if (sl.device != DeviceKind::kCUDA && sl.device != DeviceKind::kCPU)
     CUTE_MLA_FAIL(kErrorInvalidDevice, "cache_seqlens: expected a cpu or cuda tensor, got %s",
                   device_name(sl.device));
@@ -616,6 +630,7 @@ inline CheckResult check_combine_tensors(CombineTensors const& t, CombineArgumen
   using namespace detail;
   TensorDesc const& o = t.out;
   if (!o.defined) CUTE_MLA_FAIL(kErrorInvalidValue, "out: is required");
+  CUTE_MLA_TRY(expect_strided("out", o));
   if (o.device != DeviceKind::kCUDA)
     CUTE_MLA_FAIL(kErrorInvalidDevice, "out: expected a cuda tensor, got one on %s",
                   device_name(o.device));

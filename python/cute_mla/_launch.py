@@ -66,7 +66,10 @@ def decode(q, k_cache, block_table, cache_seqlens, head_dim_v: int, metadata, nu
     graph's memory pool during capture (a cached buffer could be freed while a graph uses it)."""
     C = _native.module()
     if out is None or lse is None:
-        shape = q.shape
+        try:
+            shape = q.shape
+        except RuntimeError:  # a nested q has none: _C names q
+            shape = ()
         if len(shape) == 4:
             # Sizes as separate ints: torch parses them faster than a tuple (0.7 us each).
             b, s_q, h_q, _ = shape
