@@ -12,7 +12,9 @@ What is measured, per grid point and decode path (docs/PERFORMANCE.md, "Timing")
   eager us     CUDA events around the Python call, started on an idle GPU (host time included).
   host us      host wall time per eager call: many back-to-back calls without sync, / count
                (out/lse allocated by the call, as FlashMLA's figure); host out us: the same with
-               out=/lse= given (cute_mla only).
+               out=/lse= given (cute_mla only). Measured first, in a child process that never
+               starts the profiler (bench/host_time.py: a CUPTI session raises every later
+               launch's host cost), next to a bare torch.add_ measured the same way.
   metadata us  GPU span of get_mla_metadata (CUPTI), once per decode step in real use.
 Derived: TFLOP/s and GB/s by PERFORMANCE.md's formulas with the mean of the actual lengths, ratios
 to the copy and matmul ceilings measured at the start of this same run, FlashMLA's and FA3-MLA's
@@ -50,7 +52,7 @@ from typing import Callable
 
 import torch
 
-from bench import peers_h100, report, timing
+from bench import host_time, peers_h100, report, timing
 from bench.ceilings import Ceilings, gpu_state, measure_ceilings
 
 GRID_B = (1, 8, 32, 128)
@@ -343,7 +345,7 @@ def _profile_op(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv, stats:
 
 
 def _time_calls(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv, stats: dict, notes: list[str]) -> None:
-    """(b) graph replay, (c) eager call, (d) host time per call."""
+    """(b) graph replay, (c) eager call. (Host time per call: bench/host_time.py, beforehand.)"""
     t, scale = env.timers, handles.iter_scale
     if handles.graph_note is None:
         replays = _scaled(cfg.graph_replays, scale, 3)
@@ -353,13 +355,6 @@ def _time_calls(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv, stats:
         notes.append(handles.graph_note)
     iters = _scaled(cfg.eager_iters, scale, 3)
     stats["eager_us"] = _guard("eager", lambda: t.time_eager(handles.op, env.flusher, iters=iters), notes, env)
-    # Keep the closing sync of the host loop short: about 0.25 s of GPU work per round at most.
-    eager = stats["eager_us"].median if stats.get("eager_us") else 1.0
-    calls = max(3, min(_scaled(cfg.host_calls, scale, 3), int(0.25e6 / max(eager, 1.0))))
-    stats["host_us"] = _guard("host", lambda: t.time_host(handles.op, calls=calls), notes, env)
-    if handles.op_into_buffers is not None:
-        stats["host_out_us"] = _guard("host (out=, lse=)", lambda: t.time_host(handles.op_into_buffers, calls=calls),
-                                      notes, env)
 
 
 def measure(handles: OpHandles, cfg: argparse.Namespace, env: RunEnv) -> tuple[dict, dict, list[str]]:
@@ -651,6 +646,16 @@ def setup_env(cfg: argparse.Namespace, meta: dict) -> RunEnv:
     return RunEnv(flusher=flusher, kernel_flusher=kernel_flusher, calib=calib)
 
 
+def add_host_figures(rec: dict, figures: dict) -> None:
+    """The child's host times of this (point, path) into its record, where the point ran."""
+    if rec.get("status") != "ok":
+        return
+    for key in host_time.KEYS:
+        if figures.get(key) is not None:
+            rec[key] = figures[key]["median"]
+            rec.setdefault("stats", {})[key] = figures[key]
+
+
 def run(cfg: argparse.Namespace, points: list[Point]) -> int:
     meta: dict = {"args": {k: v for k, v in vars(cfg).items()}, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     meta.update(device_meta())
@@ -659,10 +664,14 @@ def run(cfg: argparse.Namespace, points: list[Point]) -> int:
     print(f"measuring ceilings on {meta['device']} ...", file=sys.stderr, flush=True)
     ceilings = measure_ceilings(cfg.copy_gib, cfg.matmul_n)
     meta["ceilings"] = ceilings.to_dict()
-    # What this host's CPU spends on the cheapest CUDA op, by the same method as "host us": host
-    # figures from different machines compare only through it.
-    scratch = torch.zeros(1, device="cuda")
-    meta["host_add_us"] = timing.time_host(lambda: scratch.add_(1.0), calls=200).median
+    # Host time first, in a process with no profiler; with it, what this host's CPU spends on the
+    # cheapest CUDA op by the same method: host figures of different machines compare only
+    # through it.
+    print("host time per call (child process, no profiler) ...", file=sys.stderr, flush=True)
+    host_figures, meta["host_add_us"], host_error = host_time.measure_in_child(cfg, points)
+    meta["host_method"] = "child process that never starts the profiler (bench/host_time.py)"
+    if host_error:
+        meta["host_note"] = host_error
     env = setup_env(cfg, meta)
     paths = make_paths(cfg.paths, cfg.ref_budget_gib)
     records: list[dict] = []
@@ -670,7 +679,10 @@ def run(cfg: argparse.Namespace, points: list[Point]) -> int:
     for i, point in enumerate(points):
         progress.update(i, point.label())
         try:
-            records.extend(run_point(point, paths, cfg, env))
+            point_records = run_point(point, paths, cfg, env)
+            for rec in point_records:
+                add_host_figures(rec, host_figures.get((point.label(), rec["path"]), {}))
+            records.extend(point_records)
         except ContextLost as exc:
             meta["aborted"] = f"CUDA context lost at {point.label()}: {exc}"
             for rest in points[i:]:
