@@ -144,7 +144,6 @@ struct PagedKvTmaSm90 {
   using Element = typename Traits::Element;
   static constexpr int kBoxCols = Traits::kBoxCols;
   static constexpr int kBoxElems = Traits::kBlockN * kBoxCols;  // one 64 x 64 box
-  static constexpr uint64_t kEvictFirst = uint64_t(cute::TMA::CacheHintSm90::EVICT_FIRST);
   static constexpr uint64_t kEvictLast = uint64_t(cute::TMA::CacheHintSm90::EVICT_LAST);
 
   static CUtensorMapDataType dtype() {
@@ -217,7 +216,8 @@ struct PagedKvTmaSm90 {
   // ... for all of them (multicast).
   CUTE_DEVICE static void load_page(CUtensorMap const& latent, CUtensorMap const& rope,
                                     uint64_t* bars, Element* smem, int32_t kv_head,
-                                    int32_t page, int32_t rank, int32_t cluster) {
+                                    int32_t page, int32_t rank, int32_t cluster,
+                                    uint64_t cache_hint) {
     using Barrier = cutlass::arch::ClusterTransactionBarrier;
     const uint16_t everyone = uint16_t((1u << cluster) - 1u);
 #pragma unroll
@@ -231,10 +231,10 @@ struct PagedKvTmaSm90 {
       CUtensorMap const* map = is_rope ? &rope : &latent;
       const int32_t col = is_rope ? 0 : c * kBoxCols;
       if (cluster == 1)
-        cute::SM90_TMA_LOAD_4D::copy(map, bar, kEvictFirst, smem + c * kBoxElems, col, 0,
+        cute::SM90_TMA_LOAD_4D::copy(map, bar, cache_hint, smem + c * kBoxElems, col, 0,
                                      kv_head, page);
       else
-        cute::SM90_TMA_LOAD_MULTICAST_4D::copy(map, bar, everyone, kEvictFirst,
+        cute::SM90_TMA_LOAD_MULTICAST_4D::copy(map, bar, everyone, cache_hint,
                                                smem + c * kBoxElems, col, 0, kv_head, page);
     }
   }

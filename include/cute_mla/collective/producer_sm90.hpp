@@ -57,7 +57,7 @@ struct ProducerSm90 {
         if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
         kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
         Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
-                         kv_head, page, rank, params.cluster_tiles);
+                         kv_head, page, rank, params.cluster_tiles, params.kv_cache_hint);
         ++kv_loads;
         page = next_page;
       }

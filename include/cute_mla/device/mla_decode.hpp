@@ -86,6 +86,7 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   p->max_pages_per_seq = a.max_pages_per_seq;
   p->scale_log2 = a.softmax_scale * 1.4426950408889634f;
   p->mask = a.mask;
+  p->kv_cache_hint = kernel::kv_cache_hint_for(a.batch, a.num_sm_parts);
   p->cluster_tiles = kernel::cluster_tiles_for(
       kernel::query_tiles(a.seqlen_q, 1 << p->heads_pad_log2, Traits::kBlockM));
   p->block_table = a.block_table;

@@ -5,6 +5,8 @@
 
 #include <cuda.h>
 
+#include <cute/arch/copy_sm90_desc.hpp>
+
 #include <cstdint>
 
 #include "cute_mla/arguments.hpp"
@@ -32,6 +34,9 @@ struct DecodeParamsSm90 {
   // CTAs per cluster along the query tiles (1 or 2): a cluster's CTAs walk
   // the same pages, and each page is read from L2 once and multicast to all.
   int32_t cluster_tiles;
+  // L2 policy of the KV page loads (a cute::TMA::CacheHintSm90 value), chosen
+  // per call by kv_cache_hint_for below.
+  uint64_t kv_cache_hint;
 
   const int32_t* block_table;   // (b, max_pages_per_seq)
   int64_t block_table_stride;
@@ -59,6 +64,20 @@ inline int32_t query_tiles(int32_t seqlen_q, int32_t heads_pad, int32_t block_m)
 // the two tiles' CTAs read every page from L2 twice, and ncu showed L2 at
 // 97 % of its throughput (b=128 L=16K) before multicast.
 inline int32_t cluster_tiles_for(int32_t query_tiles) { return query_tiles % 2 == 0 ? 2 : 1; }
+
+// The KV pages' L2 policy. Measured on an H100 (graph replay, same-run A/B,
+// two rounds, bench/notes/tuning-log.md session 9): evict-normal instead of
+// evict-first took b=128 h_q=16 L=16K 824 -> 806 us, b=128 s_q=2 h_q=128
+// L=16K 1905 -> 1873, L=4K 520 -> 516, h_q=128 L=16K 1006 -> 1001, but
+// b=1 h_q=128 L=16K 41.3 -> 44.0 and b=8 h_q=128 L=4K 41.9 -> 44.0: with
+// many pieces per request the fp32 partials the combine reads back want L2
+// more than pages read once do. So evict-first while a request is cut into
+// more than about three pieces on average (batch below half the parts).
+inline uint64_t kv_cache_hint_for(int32_t batch, int32_t num_sm_parts) {
+  using cute::TMA::CacheHintSm90;
+  return uint64_t(2 * int64_t(batch) >= int64_t(num_sm_parts) ? CacheHintSm90::EVICT_NORMAL
+                                                               : CacheHintSm90::EVICT_FIRST);
+}
 
 inline int32_t heads_pad_log2(int32_t heads_per_kv) {
   int32_t l = 0;
