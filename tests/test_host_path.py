@@ -13,6 +13,7 @@ import torch
 
 import cute_mla
 from cute_mla import interface
+from gpu_marks import requires_sm90
 from native_spy import native_spy  # noqa: F401  (fixture)
 
 
@@ -109,3 +110,28 @@ def test_tensor_subclasses_are_read_by_attribute_name(no_dlpack):
     assert all(torch.equal(a, b) for a, b in zip(plain, sub))
     with pytest.raises(TypeError, match=r"^cache_seqlens: expected dtype int32, got int64$"):
         cute_mla.get_mla_metadata(seqlens.as_subclass(Int64Dtype), 16, 1, num_sms=8)
+
+
+@requires_sm90
+def test_cuda_subclass_inputs_give_the_same_bits():
+    """Plain CUDA tensors are read through torch's DLPack C exchange API, subclasses attribute by
+    attribute (they may override any attribute): both readings launch the same work, so the
+    outputs are equal bit for bit, written into subclass outputs as well."""
+    from cute_mla.testing import make_decode_inputs
+
+    class Sub(torch.Tensor):
+        pass
+
+    inp = make_decode_inputs(4, 2, 16, 1, 300, varlen=True, causal=True)
+    meta, splits = cute_mla.get_mla_metadata(inp.cache_seqlens, 32, 1)
+    args = (inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens)
+    out, lse = cute_mla.flash_mla_with_kvcache(*args, 512, meta, splits, causal=True)
+    sub_out = torch.full_like(out, float("nan")).as_subclass(Sub)
+    sub_lse = torch.full_like(lse, float("nan")).as_subclass(Sub)
+    cute_mla.flash_mla_with_kvcache(*(t.as_subclass(Sub) for t in args), 512,
+                                    meta.as_subclass(Sub), splits.as_subclass(Sub), causal=True,
+                                    out=sub_out, lse=sub_lse)
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all()
+    assert torch.equal(out, sub_out.as_subclass(torch.Tensor))
+    assert torch.equal(lse, sub_lse.as_subclass(torch.Tensor))
