@@ -125,17 +125,6 @@ int arg(int argc, char** argv, const char* name, int fallback) {
   return fallback;
 }
 
-bool encode(CUtensorMap* map, int rank, void* base, const cuuint64_t* dims,
-            const cuuint64_t* strides, const cuuint32_t* box) {
-  cuuint32_t e[5] = {1, 1, 1, 1, 1};
-  CUresult r = cute_mla::collective::detail::encode_tiled_fn()(
-      map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, base, dims, strides, box, e,
-      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) std::printf("cuTensorMapEncodeTiled failed: %d\n", int(r));
-  return r == CUDA_SUCCESS;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,22 +143,30 @@ int main(int argc, char** argv) {
   cudaMalloc(&d_out, size_t(ctas) * 16);
   cudaMemcpy(d_ids, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice);
 
+  // The decode kernel's own encoder (128-byte swizzle, 256-byte L2 promotion).
+  auto encode = [&](CUtensorMap* map, int rank, const uint64_t* d, const uint64_t* st,
+                    const uint32_t* b) {
+    cute_mla::CheckResult r = cute_mla::collective::detail::encode_16bit(
+        "cache", map, rank, cache, d, st, b, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
+    if (!r.ok()) std::printf("%s\n", r.message);
+    return r.ok();
+  };
   Params p{};
   {
-    cuuint64_t d[3] = {kCols, kRows, cuuint64_t(pool)};
-    cuuint64_t st[2] = {kCols * 2, cuuint64_t(kPageBytes)};
-    cuuint32_t b[3] = {kChunk, kRows, 1};
-    if (!encode(&p.map4d, 3, cache, d, st, b)) return 1;
+    uint64_t d[3] = {kCols, kRows, uint64_t(pool)};
+    uint64_t st[2] = {kCols * 2, uint64_t(kPageBytes)};
+    uint32_t b[3] = {kChunk, kRows, 1};
+    if (!encode(&p.map4d, 3, d, st, b)) return 1;
   }
   {
     // (64 elements, 64 rows at 1152 B, 9 column chunks at 128 B, pages): the
     // chunk dimension after the rows, so a box lands chunk after chunk, each
     // 64 rows x 128 B, as the kernel's boxes do.
-    cuuint64_t d[4] = {kChunk, kRows, kChunks, cuuint64_t(pool)};
-    cuuint64_t st[3] = {kCols * 2, kChunk * 2, cuuint64_t(kPageBytes)};
-    cuuint32_t b3[4] = {kChunk, kRows, 3, 1};
-    cuuint32_t b9[4] = {kChunk, kRows, kChunks, 1};
-    if (!encode(&p.map3d3, 4, cache, d, st, b3) || !encode(&p.map3d9, 4, cache, d, st, b9))
+    uint64_t d[4] = {kChunk, kRows, kChunks, uint64_t(pool)};
+    uint64_t st[3] = {kCols * 2, kChunk * 2, uint64_t(kPageBytes)};
+    uint32_t b3[4] = {kChunk, kRows, 3, 1};
+    uint32_t b9[4] = {kChunk, kRows, kChunks, 1};
+    if (!encode(&p.map3d3, 4, d, st, b3) || !encode(&p.map3d9, 4, d, st, b9))
       return 1;
   }
   p.cache = cache;

@@ -79,7 +79,7 @@ class TorchReader {
                                 : DataType::kOther;
     // uint8 is the workspace's dtype: its name is known (saves str(dtype),
     // about 0.3 us).
-    if (dtype.is(u8_)) std::memcpy(t.dtype_text, "uint8", sizeof("uint8"));
+    if (dtype.is(u8_)) name_uint8(&t);
     else if (t.dtype == DataType::kOther) dtype_text(dtype, t.dtype_text, sizeof(t.dtype_text));
 
     if (cuda) {
@@ -109,7 +109,7 @@ class TorchReader {
       // by the attribute path, as torch names it.
       if (!(dl.dtype == nb::dlpack::dtype{uint8_t(nb::dlpack::dtype_code::UInt), 8, 1}))
         return false;
-      std::memcpy(t->dtype_text, "uint8", sizeof("uint8"));
+      name_uint8(t);
     }
     t->data = static_cast<char*>(dl.data) + dl.byte_offset;
     t->ndim = dl.ndim;
@@ -123,6 +123,8 @@ class TorchReader {
     t->device_id = dl.device.device_id;
     return true;
   }
+
+  static void name_uint8(TensorDesc* t) { std::memcpy(t->dtype_text, "uint8", sizeof("uint8")); }
 
   // One field of a tensor: a property (shape, dtype, is_cuda, is_cpu) or a
   // method called without arguments (data_ptr, stride, get_device), read by
