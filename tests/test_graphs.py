@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 
 import cute_mla
@@ -235,3 +236,51 @@ def test_default_path_captures():
                                             inp.cache_seqlens, DV, None, True)
     check_close("out", out, ref_out.to(out.dtype), **OUT_TOLERANCE)
     check_close("lse", lse, ref_lse, **LSE_TOLERANCE)
+
+
+def _fill(ws: torch.Tensor, how: str) -> None:
+    if how == "zeros":
+        ws.zero_()
+    elif how == "ones":
+        ws.fill_(0xFF)
+    else:
+        gen = torch.Generator(device="cuda").manual_seed(3)
+        ws.copy_(torch.randint(0, 256, ws.shape, dtype=torch.uint8, device="cuda", generator=gen))
+
+
+@pytest.mark.parametrize("how", ["zeros", "ones", "random"])
+def test_two_piece_requests_merge_whatever_the_workspace_held(how):
+    """A request cut into exactly two pieces is merged by the decode kernel itself, through a
+    flag in the workspace that needs no initial value (the launch's token marks the first piece
+    done; the merging piece resets it). Zeros, 0xFF bytes or random bytes in the workspace give
+    the bits of the cached workspace's call, eagerly and in a graph replayed three times on the
+    same workspace (a graph keeps one token: a flag left set by a replay would let the next
+    replay merge before the first piece's partial is written)."""
+    b, h_q = 64, 128
+    inp = make_decode_inputs(b, 1, h_q, 1, 3000, varlen=True, seed=5)
+    meta, splits = cute_mla.get_mla_metadata(inp.cache_seqlens, h_q, 1)
+    pieces = (splits[1:b + 1] - splits[:b]).cpu()
+    assert int((pieces == 2).sum()) >= 16, f"the plan has too few two-piece requests: {pieces.tolist()}"
+    args = (inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens, DV, meta, splits)
+    want_out, want_lse = cute_mla.flash_mla_with_kvcache(*args)
+    ref_out, ref_lse = mla_decode_reference(inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens, DV)
+    check_close("out", want_out, ref_out.to(want_out.dtype), **OUT_TOLERANCE)
+    check_close("lse", want_lse, ref_lse, **LSE_TOLERANCE)
+
+    ws = torch.empty(cute_mla.decode_workspace_size(inp.q, inp.k_cache, meta), dtype=torch.uint8,
+                     device="cuda")
+    out, lse = torch.full_like(want_out, float("nan")), torch.full_like(want_lse, float("nan"))
+    _fill(ws, how)
+    cute_mla.flash_mla_with_kvcache(*args, out=out, lse=lse, workspace=ws)
+    assert torch.equal(out, want_out) and torch.equal(lse, want_lse), "eager call"
+
+    _fill(ws, how)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        cute_mla.flash_mla_with_kvcache(*args, out=out, lse=lse, workspace=ws)
+    for replay in range(3):
+        out.fill_(float("nan"))
+        lse.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(out, want_out) and torch.equal(lse, want_lse), f"replay {replay}"

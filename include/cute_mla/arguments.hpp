@@ -139,6 +139,9 @@ struct CombineArguments {
   // combine reads it ahead of griddepcontrol.wait. False (the default) for a
   // standalone combine, whose num_splits may come from the kernel just before.
   bool num_splits_ready = false;
+  // True after a decode kernel that merged the requests of exactly two pieces
+  // itself (WorkspaceLayout): the combine leaves them alone.
+  bool pairs_merged = false;
 
   void* out = nullptr;              // (b, s_q, h_q, head_dim_v), last dim contiguous
   int64_t out_batch_stride = 0;
@@ -151,12 +154,19 @@ struct CombineArguments {
 };
 
 // Split partials live in the caller's workspace: lse_accum, then o_accum,
-// each 256-byte aligned. Slots = b + num_sm_parts bounds the pieces.
+// then the pair flags, each 256-byte aligned. Slots = b + num_sm_parts bounds
+// the pieces. A request cut into exactly two pieces may be merged by the
+// decode kernel itself (kernel::merge_pairs_in_decode): one 64-bit flag per
+// (first slot, KV head, query tile) tells the second piece that the first
+// one's partial is written. The flags need no initial value: the first piece
+// stores its launch's token, the second waits for it and resets the flag.
 struct WorkspaceLayout {
   static constexpr int64_t kAlign = 256;
   int64_t num_slots = 0;
   int64_t lse_offset = 0;
   int64_t o_offset = 0;
+  int64_t flags_offset = 0;
+  int64_t flag_tiles = 0;  // query tiles per KV head the flags are laid out for
   int64_t bytes = 0;
 
   static int64_t align_up(int64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
@@ -169,8 +179,13 @@ struct WorkspaceLayout {
     int64_t per_slot_rows = num_heads_kv * rows;
     w.lse_offset = 0;
     w.o_offset = align_up(w.num_slots * per_slot_rows * int64_t(sizeof(float)));
-    w.bytes = align_up(w.o_offset +
-                       w.num_slots * per_slot_rows * head_dim_v * int64_t(sizeof(float)));
+    w.flags_offset = align_up(w.o_offset +
+                              w.num_slots * per_slot_rows * head_dim_v * int64_t(sizeof(float)));
+    // Tiles of 64 rows padded per KV head (s_q * heads rounded up to a power of
+    // two): fewer than 2 * rows / 64 + 1.
+    w.flag_tiles = (2 * rows + 63) / 64;
+    w.bytes = align_up(w.flags_offset +
+                       w.num_slots * num_heads_kv * w.flag_tiles * int64_t(sizeof(uint64_t)));
     return w;
   }
 };

@@ -155,13 +155,33 @@ struct ConsumerSm90 {
                             params.max_pages_per_seq);
   }
 
-  // The partials slot of a split piece: its request's first slot plus its
-  // index. Read when the piece starts, not in the epilogue: after a long
-  // walk the line is long gone from L1, and a dependent DRAM round trip at
-  // the end of a CTA is on the critical path of small batches.
-  CUTE_DEVICE static int64_t partial_slot(kernel::DecodeParamsSm90 const& params,
-                                          kernel::Piece const& pc, int32_t req) {
-    return pc.split ? int64_t(params.num_splits[req]) + pc.split_index : 0;
+  // Where a split piece's result goes: its partials slot (the request's first
+  // slot plus its index) and, for a request of exactly two pieces, the flag
+  // the two share. Read when the piece starts, not in the epilogue: after a
+  // long walk the line is long gone from L1, and a dependent DRAM round trip
+  // at the end of a CTA is on the critical path of small batches.
+  struct Split {
+    int64_t slot = 0;        // this piece's partials slot
+    int64_t other_slot = 0;  // a pair: the other piece's
+    uint64_t* flag = nullptr;  // non-null: a valid request of exactly two pieces
+    bool merges = false;     // a pair's second piece: it merges; the first publishes
+  };
+
+  CUTE_DEVICE static Split split_of(kernel::DecodeParamsSm90 const& params,
+                                    kernel::Piece const& pc, int32_t req, int32_t m_tile,
+                                    int32_t kv_head) {
+    Split sp;
+    if (!pc.split) return sp;
+    const int32_t first = params.num_splits[req];
+    const int32_t pieces = params.num_splits[req + 1] - first;
+    sp.slot = int64_t(first) + pc.split_index;
+    if (pieces == 2 && !pc.invalid && pc.split_index < 2 && params.pair_flags != nullptr) {
+      sp.other_slot = int64_t(first) + (1 - pc.split_index);
+      sp.flag = params.pair_flags +
+                (int64_t(first) * params.num_heads_kv + kv_head) * params.pair_flag_tiles + m_tile;
+      sp.merges = pc.split_index == 1;
+    }
+    return sp;
   }
 
   // Row i of this thread in the split partials (o_accum rows, lse_accum).
@@ -194,9 +214,9 @@ struct ConsumerSm90 {
 
     int32_t q_uses = 0;
     int32_t kv_uses = 0;
-    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+    for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const kernel::Piece pc = piece(params, sched, req);
-      const int64_t slot = partial_slot(params, pc, req);
+      const Split sp = split_of(params, pc, req, m_tile, kv_head);
       float row_max[kRows], row_sum[kRows];
       int32_t key_limit[kRows];
       CUTE_UNROLL
@@ -208,6 +228,11 @@ struct ConsumerSm90 {
                               : pc.seqlen;
       }
       const bool has_kv = pc.has_kv();
+      // The merging piece is its part's last: the first piece has most likely
+      // published long before. Looked at now, its latency hides behind the walk,
+      // and its partial is brought into L2 for the merge.
+      const bool published = sp.merges && tid == 0 && load_acquire(sp.flag) == params.pair_token;
+      if (sp.merges && tid < 32) prefetch_partial(params, sp.other_slot, m_tile, kv_head, tid);
       if (has_kv) {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
@@ -314,7 +339,13 @@ struct ConsumerSm90 {
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
       if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);
-      scores_epilogue(params, ss, pc, req, slot, kv_head, tid, has_kv, rows, row_max, row_sum);
+      if (sp.merges) {
+        scores_merge_epilogue(params, ss, sp, req, kv_head, tid, has_kv, rows, row_max, row_sum,
+                              published);
+      } else {
+        scores_epilogue(params, ss, pc, req, sp.slot, kv_head, tid, has_kv, rows, row_max, row_sum);
+        if (sp.flag != nullptr) arrive_publish();
+      }
     }
   }
 
@@ -342,9 +373,9 @@ struct ConsumerSm90 {
     const int last_group = ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
 
     int32_t kv_uses = 0;
-    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+    for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const kernel::Piece pc = piece(params, sched, req);
-      const int64_t slot = partial_slot(params, pc, req);
+      const Split sp = split_of(params, pc, req, m_tile, kv_head);
       Tensor tOrO = partition_fragment_C(mma_o, Shape<typename T::BlockM,
                                                       typename T::ColsPerWg>{});  // (MMA,1,1)
       clear(tOrO);
@@ -381,7 +412,12 @@ struct ConsumerSm90 {
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
       }
-      values_epilogue(params, ss, pc, req, slot, kv_head, half, rows, O, cO_rc);
+      if (sp.merges) {
+        values_merge_epilogue(params, ss, pc, sp, req, kv_head, half, rows, O, cO_rc);
+      } else {
+        values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc);
+        if (sp.flag != nullptr) arrive_publish();
+      }
     }
   }
 
@@ -481,6 +517,209 @@ struct ConsumerSm90 {
           const int32_t col = get<1>(cO_rc(i, j));
           *reinterpret_cast<float2*>(partial + col) = make_float2(O(i, j) * inv, O(i, j + 1) * inv);
         }
+      }
+    }
+  }
+
+  // ---- Requests of exactly two pieces: the second piece merges both ----
+  //
+  // Parts walk their requests last to first (part_pieces.hpp), so a pair's
+  // first piece (its request's first pages, the end of part p) is walked
+  // first and its second piece (the rest, the start of part p + 1) last.
+  // The first piece writes its partial as any split piece does, and the
+  // producer warpgroup's publisher warp, once every consumer thread has
+  // arrived after its stores, stores the launch's token into the pair's flag
+  // (release). The second piece waits for the token (acquire; it is nearly
+  // always there already), merges its rows in registers with the first
+  // piece's partial, writes the output and the LSE, and resets the flag to 0:
+  // no flag needs an initial value and none stays set after the kernel. The
+  // waiter (part p + 1) only waits on a CTA launched before it, as CUTLASS's
+  // stream-K fixup does, and the merge is always the same piece's: results
+  // do not depend on timing. The combine kernel leaves these requests alone.
+  // Only where it was measured to pay (kernel::merge_pairs_in_decode; else
+  // pair_flags is null and pairs are split pieces like any other).
+
+  CUTE_DEVICE static uint64_t load_acquire(uint64_t const* p) {
+    uint64_t v;
+    asm volatile("ld.acquire.gpu.global.b64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+  }
+
+  // Consumer threads of a pair's first piece, after their partial stores.
+  CUTE_DEVICE static void arrive_publish() {
+    __syncwarp();
+    cutlass::arch::NamedBarrier::arrive(Traits::kConsumerThreads + 32,
+                                        static_cast<uint32_t>(kernel::NamedBarrier::kPairPublish));
+  }
+
+  // The publisher warp: after the consumers' arrival, the token, released at GPU scope.
+  CUTE_DEVICE static void publish(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
+                                  int32_t m_tile, int32_t kv_head) {
+    if (sched.empty()) return;
+    // Only the part's end request can be a pair's first piece (a first piece
+    // ends its part; walk order puts it first).
+    const kernel::Piece pc = piece(params, sched, sched.end_req);
+    const Split sp = split_of(params, pc, sched.end_req, m_tile, kv_head);
+    if (sp.flag == nullptr || sp.merges) return;
+    __syncwarp();
+    cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads + 32,
+                                      static_cast<uint32_t>(kernel::NamedBarrier::kPairPublish));
+    if (cute::elect_one_sync()) {
+      asm volatile("fence.acq_rel.gpu;\n\tst.relaxed.gpu.global.b64 [%0], %1;"
+                   :: "l"(sp.flag), "l"(params.pair_token) : "memory");
+    }
+  }
+
+  // One warp: a tile's rows of a partial into L2 (a row per lane and 32 rows
+  // apart; the LSE beside). Harmless if the partial is not written yet: L2 is
+  // where the first piece's stores land, and they replace the lines.
+  CUTE_DEVICE static void prefetch_partial(kernel::DecodeParamsSm90 const& params, int64_t slot,
+                                           int32_t m_tile, int32_t kv_head, int lane) {
+    const int32_t mask = (1 << params.heads_pad_log2) - 1;
+    CUTE_UNROLL
+    for (int r = lane; r < Traits::kBlockM; r += 32) {
+      const int32_t tile_row = m_tile * Traits::kBlockM + r;
+      const int32_t seq = tile_row >> params.heads_pad_log2;
+      const int32_t head = tile_row & mask;
+      if (seq >= params.seqlen_q || head >= params.heads_per_kv) continue;
+      const int64_t row = (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
+                          seq * params.heads_per_kv + head;
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;"
+                   :: "l"(params.o_accum + row * Traits::kHeadDimV),
+                      "r"(uint32_t(Traits::kHeadDimV * sizeof(float))) : "memory");
+      asm volatile("prefetch.global.L2 [%0];" :: "l"(params.lse_accum + row) : "memory");
+    }
+  }
+
+  // Thread 0 of the S warpgroup: wait for the first piece's token. A plan the
+  // kernel did not make (metadata of other lengths) could leave it unset:
+  // after ~2 s the rows are written as NaN instead of hanging.
+  CUTE_DEVICE static bool wait_published(uint64_t const* flag, uint64_t token) {
+    uint64_t t0;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    for (uint32_t sleep = 32;; sleep = min(sleep * 2, 1024u)) {
+      if (load_acquire(flag) == token) return true;
+      uint64_t t;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+      if (t - t0 > 2000000000ull) return false;
+      __nanosleep(sleep);
+    }
+  }
+
+  // The merge of the two pieces' rows as the combine kernel computes it:
+  // lse2 = log2(2^a + 2^b), weights 2^(a - lse2) and 2^(b - lse2); a piece
+  // that saw no key (-inf) weighs 0, both empty: lse2 = -inf.
+  struct PairWeights {
+    float lse2, first, second;
+  };
+
+  CUTE_DEVICE static PairWeights pair_weights(float first_lse2, float second_lse2) {
+    const float m = fmaxf(first_lse2, second_lse2);
+    if (m == -INFINITY) return {-INFINITY, 0.f, 0.f};
+    const float lse2 = m + log2f(exp2f(first_lse2 - m) + exp2f(second_lse2 - m));
+    return {lse2, first_lse2 == -INFINITY ? 0.f : exp2f(first_lse2 - lse2),
+            second_lse2 == -INFINITY ? 0.f : exp2f(second_lse2 - lse2)};
+  }
+
+  template <class Storage>
+  CUTE_DEVICE static void scores_merge_epilogue(kernel::DecodeParamsSm90 const& params,
+                                                Storage& ss, Split const& sp, int32_t req,
+                                                int32_t kv_head, int tid, bool has_kv,
+                                                Rows const& rows, float const* row_max,
+                                                float const* row_sum, bool published) {
+    const bool ready = tid != 0 || published || wait_published(sp.flag, params.pair_token);
+    float total[kRows], lse2[kRows];
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      total[i] = detail::quad_sum(row_sum[i]);
+      lse2[i] = has_kv && total[i] > 0.f ? row_max[i] + log2f(total[i]) : -INFINITY;
+    }
+    // (1) The P.V warpgroups are past every read of the previous epilogue.
+    sync(kernel::NamedBarrier::kPairExchange);
+    if (tid % 4 == 0) {
+      CUTE_UNROLL
+      for (int i = 0; i < kRows; ++i) {
+        ss.row_sum[rows.row[i]] = total[i];
+        ss.row_lse[rows.row[i]] = lse2[i];
+      }
+    }
+    if (tid == 0) ss.pair_ready = ready ? 1 : 0;
+    // (2) Posted; thread 0's acquire is ordered before every thread's reads.
+    sync(kernel::NamedBarrier::kPairExchange);
+    const bool ok = ss.pair_ready != 0;
+    if (tid == 0 && ok) *reinterpret_cast<volatile uint64_t*>(sp.flag) = 0;
+    if (tid % 4 != 0 || params.lse == nullptr) return;
+    const float nan = __int_as_float(0x7fffffff);
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      if (!rows.valid[i]) continue;
+      const float first = __ldcg(params.lse_accum + partial_row(params, sp.other_slot, kv_head, rows, i));
+      const PairWeights w = pair_weights(first, lse2[i]);
+      params.lse[req * params.lse_batch_stride + rows.head[i] * params.lse_head_stride +
+                 rows.seq[i] * params.lse_seq_stride] =
+          !ok ? nan : (w.lse2 == -INFINITY ? INFINITY : w.lse2 * kLn2);
+    }
+  }
+
+  template <class Storage, class OTensor, class CoordTensor>
+  CUTE_DEVICE static void values_merge_epilogue(kernel::DecodeParamsSm90 const& params,
+                                                Storage& ss, kernel::Piece const& pc,
+                                                Split const& sp, int32_t req, int32_t kv_head,
+                                                int half, Rows const& rows, OTensor const& O,
+                                                CoordTensor const& cO_rc) {
+    using namespace cute;
+    const int32_t col0 = half * Traits::kColsPerWarpgroup;
+    sync(kernel::NamedBarrier::kPairExchange);  // (1)
+    sync(kernel::NamedBarrier::kPairExchange);  // (2)
+    const bool ok = ss.pair_ready != 0;
+    const float nan = __int_as_float(0x7fffffff);
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      if (!rows.valid[i]) continue;
+      const float total = ss.row_sum[rows.row[i]];
+      const float inv = pc.has_kv() && total > 0.f ? 1.f / total : 0.f;
+      const int64_t first_row = partial_row(params, sp.other_slot, kv_head, rows, i);
+      const PairWeights w = pair_weights(__ldcg(params.lse_accum + first_row), ss.row_lse[rows.row[i]]);
+      const float* src = params.o_accum + first_row * Traits::kHeadDimV + col0;
+      Element* out = static_cast<Element*>(params.out) + req * params.out_batch_stride +
+                     rows.seq[i] * params.out_seq_stride +
+                     rows.head[i] * params.out_head_stride + col0;
+      // Both partials as the combine would read them (O / row sum, rounded to
+      // fp32), weighted in piece order; a weight of 0 never multiplies (the
+      // first piece's partial of an empty row may hold anything). The loads do
+      // not wait for the weights, and each batch is loaded before the previous
+      // one is stored (the stores could alias the loads for the compiler).
+      constexpr int kBatch = 4;  // float2 loads per batch (8: spills)
+      constexpr int kBatches = decltype(size<1>(O))::value / (2 * kBatch);
+      auto load = [&](float2 (&v)[kBatch], int b) {
+        CUTE_UNROLL
+        for (int u = 0; u < kBatch; ++u)
+          v[u] = __ldcg(reinterpret_cast<const float2*>(src + get<1>(cO_rc(i, 2 * (b * kBatch + u)))));
+      };
+      float2 cur[kBatch], next[kBatch];
+      load(cur, 0);
+      CUTE_UNROLL
+      for (int b = 0; b < kBatches; ++b) {
+        if (b + 1 < kBatches) load(next, b + 1);
+        CUTE_UNROLL
+        for (int u = 0; u < kBatch; ++u) {
+          const int j = 2 * (b * kBatch + u);
+          float r[2];
+          CUTE_UNROLL
+          for (int e = 0; e < 2; ++e) {
+            const float mine = __fmul_rn(O(i, j + e), inv);
+            const float theirs = e == 0 ? cur[u].x : cur[u].y;
+            const float x = w.first != 0.f ? __fmul_rn(w.first, theirs) : 0.f;
+            const float y = w.second != 0.f ? __fmul_rn(w.second, mine) : 0.f;
+            r[e] = ok ? __fadd_rn(x, y) : nan;
+          }
+          union { Element e[2]; uint32_t u32; } pack;
+          pack.e[0] = Element(r[0]);
+          pack.e[1] = Element(r[1]);
+          *reinterpret_cast<uint32_t*>(out + get<1>(cO_rc(i, j))) = pack.u32;
+        }
+        CUTE_UNROLL
+        for (int u = 0; u < kBatch; ++u) cur[u] = next[u];
       }
     }
   }

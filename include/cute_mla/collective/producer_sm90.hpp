@@ -27,7 +27,7 @@ struct ProducerSm90 {
     int32_t q_loads = 0;
     int32_t kv_loads = 0;
     const int32_t rank = params.cluster_tiles > 1 ? int32_t(cute::block_rank_in_cluster()) : 0;
-    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+    for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const int32_t* pages = params.block_table + req * params.block_table_stride;
       // The piece's first page id is read together with the length, not
       // after it: one dependent global load less before the first page load
@@ -72,7 +72,7 @@ struct ProducerSm90 {
   CUTE_DEVICE static void observe(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
                                   Storage& ss) {
     int32_t kv_loads = 0;
-    for (int32_t req = sched.begin_req; req <= sched.end_req; ++req) {
+    for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const kernel::Piece pc =
           kernel::piece_of(sched, req, params.cache_seqlens[req], MlaShape::kPageSize,
                            params.max_pages_per_seq);

@@ -8,6 +8,8 @@
 
 #include <cutlass/numeric_types.h>
 
+#include <atomic>
+#include <chrono>
 #include <type_traits>
 
 #include "cute_mla/arguments.hpp"
@@ -21,6 +23,24 @@
 #include "cute_mla/status.hpp"
 
 namespace cute_mla::device {
+
+// A token per initialize() for the two-piece merge's flags (WorkspaceLayout):
+// distinct across calls and processes (a workspace may hold a flag a previous
+// process left), never 0 (the reset value). A flag holding any other value
+// reads as "not yet".
+inline uint64_t next_pair_token() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t seed =
+      uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      (uint64_t(std::chrono::system_clock::now().time_since_epoch().count()) << 17) ^
+      uint64_t(reinterpret_cast<uintptr_t>(&counter));
+  // splitmix64 of seed + n: consecutive calls give unrelated tokens.
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (counter.fetch_add(1) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return z | 1;
+}
 
 // out, lse and their strides have the same names in DecodeArguments, the
 // decode kernel's parameters and CombineArguments.
@@ -100,6 +120,11 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   char* base = static_cast<char*>(workspace);
   p->lse_accum = reinterpret_cast<float*>(base + w.lse_offset);
   p->o_accum = reinterpret_cast<float*>(base + w.o_offset);
+  p->pair_flags = kernel::merge_pairs_in_decode(rows_per_kv_head(a))
+                      ? reinterpret_cast<uint64_t*>(base + w.flags_offset)
+                      : nullptr;
+  p->pair_flag_tiles = int32_t(w.flag_tiles);
+  p->pair_token = next_pair_token();
   return CheckResult::success();
 }
 
@@ -122,6 +147,7 @@ CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
   c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
   c.num_splits = a.num_splits;
   c.num_splits_ready = true;  // planned before the decode kernel started
+  c.pairs_merged = kernel::merge_pairs_in_decode(rows_per_kv_head(a));  // see there
   copy_outputs(a, &c);
   return c;
 }

@@ -122,7 +122,8 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   const int32_t req = blockIdx.x;
   const int32_t first_slot = args.num_splits[req];
   const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
-  if (num_pieces <= 1) return;  // the whole CTA: the decode kernel wrote this request
+  // The whole CTA: the decode kernel wrote this request (one piece, or two it merged).
+  if (num_pieces <= 1 || (args.pairs_merged && num_pieces == 2)) return;
   if (args.num_splits_ready) detail::wait_for_primary();
 
   const int32_t heads_per_kv = args.num_heads_q / args.num_heads_kv;

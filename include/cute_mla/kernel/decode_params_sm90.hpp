@@ -51,6 +51,13 @@ struct DecodeParamsSm90 {
 
   float* o_accum;               // (slots, h_kv, rows, 512) split partials, normalised
   float* lse_accum;             // (slots, h_kv, rows) base-2 LSE of each partial
+  // Requests of exactly two pieces: the second piece merges both
+  // (WorkspaceLayout, ConsumerSm90). A flag equal to pair_token means "the
+  // first piece's partial is written"; the token is new for every
+  // initialize(), never 0. Null: no merge (merge_pairs_in_decode below).
+  uint64_t* pair_flags;         // (slots, h_kv, pair_flag_tiles)
+  int32_t pair_flag_tiles;
+  uint64_t pair_token;
 };
 
 // Query-tile rows are laid out as R = s * heads_pad + h (heads_pad a power of
@@ -78,6 +85,17 @@ inline uint64_t kv_cache_hint_for(int32_t batch, int32_t num_sm_parts) {
   return uint64_t(2 * int64_t(batch) >= int64_t(num_sm_parts) ? CacheHintSm90::EVICT_NORMAL
                                                                : CacheHintSm90::EVICT_FIRST);
 }
+
+// Whether the decode kernel merges requests of exactly two pieces itself
+// (pair_flags) instead of leaving them to the combine kernel. Measured on an
+// H100 (graph replay, same build with and without, two rounds on each of two
+// machines, bench/notes/tuning-log.md session 10): with 128 rows per KV head
+// b=128 L=1K 113.4 -> 109.1 us, L=4K 297.5 -> 289.9, L=16K 995.7 -> 987.7,
+// s_q=2 L=4K 512.4 -> 505.0; with 16 rows (b=128 L=16K, memory-bound)
+// 807.4 -> 812.9, where the combine's pass was short already and the merge
+// adds its loads to the end of every CTA. b=1 and b=8 (many pieces per
+// request, few pairs) unchanged.
+inline bool merge_pairs_in_decode(int32_t rows_per_kv_head) { return rows_per_kv_head >= 128; }
 
 inline int32_t heads_pad_log2(int32_t heads_per_kv) {
   int32_t l = 0;

@@ -111,6 +111,8 @@ struct DecodeTraitsSm90 {
     alignas(1024) Element p[cute::cosize_v<SmemLayoutP>];
     float row_scale[kBlockM];  // this page's rescale of O per row, for the P.V warpgroups
     float row_sum[kBlockM];    // the final row sums, for the P.V warpgroups
+    float row_lse[kBlockM];    // a two-piece request's own base-2 LSE per row
+    int32_t pair_ready;        // a pair's first piece has published (1) or timed out (0)
     alignas(8) uint64_t q_full;
     uint64_t q_empty;
     uint64_t kv_full[kStages][kBoxGroups];  // one per group of boxes

@@ -2,6 +2,12 @@
 // which pages it processes, and where the result goes. The producer warp and
 // the consumer warpgroups call the same function, so they agree on every
 // tile.
+//
+// Every role walks a part's requests last to first (end_req down to
+// begin_req; pages within a piece in order). A request cut into two pieces
+// then has its first piece (the end of part p) walked first and its second
+// piece (the start of part p + 1) walked last, so the second can merge the
+// first's partial without waiting (ConsumerSm90's pair epilogues).
 #pragma once
 
 #include <cstdint>
