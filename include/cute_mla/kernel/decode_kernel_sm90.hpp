@@ -8,8 +8,10 @@
 // (TMA multicast).
 // Block: 512 threads = warpgroup 0 (S and softmax), warpgroups 1 and 2 (half
 // of O each: P V), warpgroup 3 whose warp 12 issues the TMA loads of Q and of
-// the KV pages (two stages, three box groups each); setmaxnreg moves
-// registers from the S and producer warpgroups to the P V ones.
+// the KV pages (two stages, three box groups each) and whose warp 14
+// publishes a two-piece request's first partial (ConsumerSm90::publish);
+// setmaxnreg moves registers from the S and producer warpgroups to the P V
+// ones. Each part's requests are walked last to first (part_pieces.hpp).
 //
 // Why this schedule (measured on an H100, bench quick grid, graph replay;
 // bench/notes/tuning-log.md has every version):
