@@ -132,19 +132,35 @@ struct ConsumerSm90 {
     bool valid[kRows];
   };
 
+  // Row r of query tile m_tile: token seq, head within the KV head's group
+  // (tile rows are s * heads_pad + h: decode_params_sm90.hpp).
+  struct TileRow {
+    int32_t seq, head_in_group;
+    bool valid;
+  };
+
+  CUTE_DEVICE static TileRow tile_row(kernel::DecodeParamsSm90 const& params, int32_t m_tile,
+                                      int32_t r) {
+    const int32_t t = m_tile * Traits::kBlockM + r;
+    TileRow tr;
+    tr.seq = t >> params.heads_pad_log2;
+    tr.head_in_group = t & ((1 << params.heads_pad_log2) - 1);
+    tr.valid = tr.seq < params.seqlen_q && tr.head_in_group < params.heads_per_kv;
+    return tr;
+  }
+
   template <class CoordRowCol>
   CUTE_DEVICE static Rows rows_of(kernel::DecodeParamsSm90 const& params, int32_t m_tile,
                                   int32_t kv_head, CoordRowCol const& c_rc) {
     Rows r;
-    const int32_t heads_pad_mask = (1 << params.heads_pad_log2) - 1;
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
       r.row[i] = cute::get<0>(c_rc(i, 0));
-      const int32_t tile_row = m_tile * Traits::kBlockM + r.row[i];
-      r.seq[i] = tile_row >> params.heads_pad_log2;
-      r.head_in_group[i] = tile_row & heads_pad_mask;
-      r.head[i] = kv_head * params.heads_per_kv + r.head_in_group[i];
-      r.valid[i] = r.seq[i] < params.seqlen_q && r.head_in_group[i] < params.heads_per_kv;
+      const TileRow tr = tile_row(params, m_tile, r.row[i]);
+      r.seq[i] = tr.seq;
+      r.head_in_group[i] = tr.head_in_group;
+      r.head[i] = kv_head * params.heads_per_kv + tr.head_in_group;
+      r.valid[i] = tr.valid;
     }
     return r;
   }
@@ -173,9 +189,9 @@ struct ConsumerSm90 {
     Split sp;
     if (!pc.split) return sp;
     const int32_t first = params.num_splits[req];
-    const int32_t pieces = params.num_splits[req + 1] - first;
     sp.slot = int64_t(first) + pc.split_index;
-    if (pieces == 2 && !pc.invalid && pc.split_index < 2 && params.pair_flags != nullptr) {
+    if (params.pair_flags == nullptr || pc.invalid || pc.split_index >= 2) return sp;
+    if (params.num_splits[req + 1] - first == 2) {
       sp.other_slot = int64_t(first) + (1 - pc.split_index);
       sp.flag = params.pair_flags +
                 (int64_t(first) * params.num_heads_kv + kv_head) * params.pair_flag_tiles + m_tile;
@@ -184,11 +200,38 @@ struct ConsumerSm90 {
     return sp;
   }
 
-  // Row i of this thread in the split partials (o_accum rows, lse_accum).
+  // A query row's index in the split partials (o_accum rows, lse_accum).
+  CUTE_DEVICE static int64_t partial_index(kernel::DecodeParamsSm90 const& params, int64_t slot,
+                                           int32_t kv_head, int32_t seq, int32_t head_in_group) {
+    return (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
+           seq * params.heads_per_kv + head_in_group;
+  }
+
+  // Row i of this thread in the split partials.
   CUTE_DEVICE static int64_t partial_row(kernel::DecodeParamsSm90 const& params, int64_t slot,
                                          int32_t kv_head, Rows const& rows, int i) {
-    return (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
-           rows.seq[i] * params.heads_per_kv + rows.head_in_group[i];
+    return partial_index(params, slot, kv_head, rows.seq[i], rows.head_in_group[i]);
+  }
+
+  // Row i of this thread in the output, from column col0, and its LSE.
+  CUTE_DEVICE static Element* out_row(kernel::DecodeParamsSm90 const& params, int32_t req,
+                                      Rows const& rows, int i, int32_t col0) {
+    return static_cast<Element*>(params.out) + req * params.out_batch_stride +
+           rows.seq[i] * params.out_seq_stride + rows.head[i] * params.out_head_stride + col0;
+  }
+
+  CUTE_DEVICE static float& lse_out(kernel::DecodeParamsSm90 const& params, int32_t req,
+                                    Rows const& rows, int i) {
+    return params.lse[req * params.lse_batch_stride + rows.head[i] * params.lse_head_stride +
+                      rows.seq[i] * params.lse_seq_stride];
+  }
+
+  // Two adjacent output elements in one 32-bit store.
+  CUTE_DEVICE static void store_pair(Element* p, float a, float b) {
+    union { Element e[2]; uint32_t u; } pack;
+    pack.e[0] = Element(a);
+    pack.e[1] = Element(b);
+    *reinterpret_cast<uint32_t*>(p) = pack.u;
   }
 
   // Warpgroup 0: S, softmax, P; row statistics and the LSE.
@@ -465,9 +508,7 @@ struct ConsumerSm90 {
       const float lse2 = pc.invalid ? nan : (any ? row_max[i] + log2f(total[i]) : -INFINITY);
       if (!pc.split) {
         if (params.lse != nullptr)
-          params.lse[req * params.lse_batch_stride + rows.head[i] * params.lse_head_stride +
-                     rows.seq[i] * params.lse_seq_stride] =
-              pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
+          lse_out(params, req, rows, i) = pc.invalid ? nan : (any ? lse2 * kLn2 : INFINITY);
       } else {
         params.lse_accum[partial_row(params, slot, kv_head, rows, i)] = lse2;
       }
@@ -497,17 +538,10 @@ struct ConsumerSm90 {
       float inv = has_kv && total[i] > 0.f ? 1.f / total[i] : 0.f;
       if (pc.invalid) inv = nan;
       if (!pc.split) {
-        Element* out = static_cast<Element*>(params.out) + req * params.out_batch_stride +
-                       rows.seq[i] * params.out_seq_stride +
-                       rows.head[i] * params.out_head_stride + col0;
+        Element* out = out_row(params, req, rows, i, col0);
         CUTE_UNROLL
-        for (int j = 0; j < size<1>(O); j += 2) {
-          const int32_t col = get<1>(cO_rc(i, j));
-          union { Element e[2]; uint32_t u; } pack;
-          pack.e[0] = Element(O(i, j) * inv);
-          pack.e[1] = Element(O(i, j + 1) * inv);
-          *reinterpret_cast<uint32_t*>(out + col) = pack.u;
-        }
+        for (int j = 0; j < size<1>(O); j += 2)
+          store_pair(out + get<1>(cO_rc(i, j)), O(i, j) * inv, O(i, j + 1) * inv);
       } else {
         float* partial = params.o_accum +
                          partial_row(params, slot, kv_head, rows, i) * Traits::kHeadDimV +
@@ -545,10 +579,13 @@ struct ConsumerSm90 {
     return v;
   }
 
+  // kPairPublish: every consumer thread and the publisher warp.
+  static constexpr int kPublishThreads = Traits::kConsumerThreads + 32;
+
   // Consumer threads of a pair's first piece, after their partial stores.
   CUTE_DEVICE static void arrive_publish() {
     __syncwarp();
-    cutlass::arch::NamedBarrier::arrive(Traits::kConsumerThreads + 32,
+    cutlass::arch::NamedBarrier::arrive(kPublishThreads,
                                         static_cast<uint32_t>(kernel::NamedBarrier::kPairPublish));
   }
 
@@ -562,7 +599,7 @@ struct ConsumerSm90 {
     const Split sp = split_of(params, pc, sched.end_req, m_tile, kv_head);
     if (sp.flag == nullptr || sp.merges) return;
     __syncwarp();
-    cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads + 32,
+    cutlass::arch::NamedBarrier::sync(kPublishThreads,
                                       static_cast<uint32_t>(kernel::NamedBarrier::kPairPublish));
     if (cute::elect_one_sync()) {
       asm volatile("fence.acq_rel.gpu;\n\tst.relaxed.gpu.global.b64 [%0], %1;"
@@ -575,15 +612,11 @@ struct ConsumerSm90 {
   // where the first piece's stores land, and they replace the lines.
   CUTE_DEVICE static void prefetch_partial(kernel::DecodeParamsSm90 const& params, int64_t slot,
                                            int32_t m_tile, int32_t kv_head, int lane) {
-    const int32_t mask = (1 << params.heads_pad_log2) - 1;
     CUTE_UNROLL
     for (int r = lane; r < Traits::kBlockM; r += 32) {
-      const int32_t tile_row = m_tile * Traits::kBlockM + r;
-      const int32_t seq = tile_row >> params.heads_pad_log2;
-      const int32_t head = tile_row & mask;
-      if (seq >= params.seqlen_q || head >= params.heads_per_kv) continue;
-      const int64_t row = (slot * params.num_heads_kv + kv_head) * (params.seqlen_q * params.heads_per_kv) +
-                          seq * params.heads_per_kv + head;
+      const TileRow tr = tile_row(params, m_tile, r);
+      if (!tr.valid) continue;
+      const int64_t row = partial_index(params, slot, kv_head, tr.seq, tr.head_in_group);
       asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;"
                    :: "l"(params.o_accum + row * Traits::kHeadDimV),
                       "r"(uint32_t(Traits::kHeadDimV * sizeof(float))) : "memory");
@@ -595,13 +628,15 @@ struct ConsumerSm90 {
   // kernel did not make (metadata of other lengths) could leave it unset:
   // after ~2 s the rows are written as NaN instead of hanging.
   CUTE_DEVICE static bool wait_published(uint64_t const* flag, uint64_t token) {
-    uint64_t t0;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
-    for (uint32_t sleep = 32;; sleep = min(sleep * 2, 1024u)) {
-      if (load_acquire(flag) == token) return true;
+    auto now_ns = [] {
       uint64_t t;
       asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-      if (t - t0 > 2000000000ull) return false;
+      return t;
+    };
+    const uint64_t t0 = now_ns();
+    for (uint32_t sleep = 32;; sleep = min(sleep * 2, 1024u)) {
+      if (load_acquire(flag) == token) return true;
+      if (now_ns() - t0 > 2000000000ull) return false;
       __nanosleep(sleep);
     }
   }
@@ -655,9 +690,7 @@ struct ConsumerSm90 {
       if (!rows.valid[i]) continue;
       const float first = __ldcg(params.lse_accum + partial_row(params, sp.other_slot, kv_head, rows, i));
       const PairWeights w = pair_weights(first, lse2[i]);
-      params.lse[req * params.lse_batch_stride + rows.head[i] * params.lse_head_stride +
-                 rows.seq[i] * params.lse_seq_stride] =
-          !ok ? nan : (w.lse2 == -INFINITY ? INFINITY : w.lse2 * kLn2);
+      lse_out(params, req, rows, i) = !ok ? nan : (w.lse2 == -INFINITY ? INFINITY : w.lse2 * kLn2);
     }
   }
 
@@ -681,9 +714,7 @@ struct ConsumerSm90 {
       const int64_t first_row = partial_row(params, sp.other_slot, kv_head, rows, i);
       const PairWeights w = pair_weights(__ldcg(params.lse_accum + first_row), ss.row_lse[rows.row[i]]);
       const float* src = params.o_accum + first_row * Traits::kHeadDimV + col0;
-      Element* out = static_cast<Element*>(params.out) + req * params.out_batch_stride +
-                     rows.seq[i] * params.out_seq_stride +
-                     rows.head[i] * params.out_head_stride + col0;
+      Element* out = out_row(params, req, rows, i, col0);
       // Both partials as the combine would read them (O / row sum, rounded to
       // fp32), weighted in piece order; a weight of 0 never multiplies (the
       // first piece's partial of an empty row may hold anything). The loads do
@@ -713,10 +744,7 @@ struct ConsumerSm90 {
             const float y = w.second != 0.f ? __fmul_rn(w.second, mine) : 0.f;
             r[e] = ok ? __fadd_rn(x, y) : nan;
           }
-          union { Element e[2]; uint32_t u32; } pack;
-          pack.e[0] = Element(r[0]);
-          pack.e[1] = Element(r[1]);
-          *reinterpret_cast<uint32_t*>(out + get<1>(cO_rc(i, j))) = pack.u32;
+          store_pair(out + get<1>(cO_rc(i, j)), r[0], r[1]);
         }
         CUTE_UNROLL
         for (int u = 0; u < kBatch; ++u) cur[u] = next[u];
