@@ -52,7 +52,7 @@ from typing import Callable
 
 import torch
 
-from bench import host_time, peers_h100, report, timing
+from bench import host_time, peer_lengths, peers_h100, report, timing
 from bench.ceilings import Ceilings, gpu_state, measure_ceilings
 
 GRID_B = (1, 8, 32, 128)
@@ -389,39 +389,41 @@ def compare_outputs(out, ref) -> dict:
     }
 
 
-def base_record(point: Point, path: str, lengths: list[int] | None) -> dict:
+def base_record(point: Point, path: str, lengths: list[int] | None, lengths_policy: str | None = None) -> dict:
     rec = {
         "dtype": point.dtype, "b": point.b, "s_q": point.s_q, "h_q": point.h_q, "h_kv": point.h_kv,
         "seqlen": point.seqlen, "causal": point.causal, "page_size": point.page_size, "path": path,
         "mean_len": sum(lengths) / len(lengths) if lengths else None,
-        "max_len": max(lengths) if lengths else None,
+        "max_len": max(lengths) if lengths else None, "lengths": lengths_policy,
     }
     return rec
 
 
-def make_inputs(point: Point, seed: int, device: str = "cuda"):
-    """Inputs as PERFORMANCE.md says: varlen lengths, shuffled pages, NaN past each length."""
+def make_inputs(point: Point, seed: int, lengths: str = "graph-ref", device: str = "cuda"):
+    """Inputs as PERFORMANCE.md says: varlen lengths (drawn as the ``lengths`` reference drew
+    them, bench/peer_lengths.py), shuffled pages, NaN past each length."""
     from cute_mla.testing import make_decode_inputs
 
     return make_decode_inputs(point.b, point.s_q, point.h_q, point.h_kv, point.seqlen, varlen=True,
                               causal=point.causal, dtype=DTYPES[point.dtype], device=device,
-                              page_size=point.page_size, seed=seed)
+                              page_size=point.page_size, seed=seed,
+                              seqlens=peer_lengths.lengths_for(lengths, point.b, point.seqlen, point.s_q))
 
 
 def run_point(point: Point, paths: list, cfg: argparse.Namespace, env: RunEnv, inputs_fn=make_inputs) -> list[dict]:
     """Every path at one point; inputs are made once and freed before returning."""
     try:
-        inp = inputs_fn(point, cfg.seed)
+        inp = inputs_fn(point, cfg.seed, cfg.lengths)
     except Exception as exc:
         status = "oom" if _is_oom(exc) else "error"
         env.empty_cache()
         _check_context(env)
-        return [dict(base_record(point, p.name, None), status=status, note=f"inputs: {_describe(exc)}") for p in paths]
+        return [dict(base_record(point, p.name, None, cfg.lengths), status=status, note=f"inputs: {_describe(exc)}") for p in paths]
     lengths = list(inp.seqlens)
     records, outputs = [], {}
     try:
         for path in paths:
-            rec = base_record(point, path.name, lengths)
+            rec = base_record(point, path.name, lengths, cfg.lengths)
             records.append(rec)
             reason = path.skip_reason(point, inp)
             if reason:
@@ -467,7 +469,7 @@ def run_point(point: Point, paths: list, cfg: argparse.Namespace, env: RunEnv, i
 def derive(rec: dict, ceilings: Ceilings | None) -> dict:
     """Rates from PERFORMANCE.md's counts, ratios to this run's ceilings, and the peers' figures."""
     key = peers_h100.peer_key(rec["dtype"], rec["b"], rec["s_q"], rec["h_q"], rec["seqlen"], rec["causal"])
-    rec.update(peers_h100.peer_figures(key))
+    rec.update(peers_h100.peer_figures(key, rec.get("lengths")))
     if rec.get("mean_len") is None:
         return rec
     flop, nbytes = flashmla_counts(rec["b"], rec["s_q"], rec["h_q"], rec["h_kv"], rec["mean_len"])
@@ -555,7 +557,8 @@ def peer_points(points: list[Point]) -> list[dict]:
         row = peers_h100.GRAPH_REPLAY.get(point.peer_key())
         if row is None:
             continue
-        mean_len = peers_h100.FLASHMLA_KERNEL.get(point.peer_key(), {}).get("mean_len", point.seqlen)
+        lengths = peer_lengths.graph_reference(point.b, point.seqlen, point.s_q)
+        mean_len = sum(lengths) / len(lengths)
         flop, nbytes = flashmla_counts(point.b, point.s_q, point.h_q, point.h_kv, mean_len)
         for peer, field in (("FlashMLA", "flashmla_tflops"), ("FA3-MLA", "fa3_tflops")):
             out.append({"peer": peer, "intensity": flop / nbytes, "tflops": row[field], "point": point.label()})
@@ -686,7 +689,7 @@ def run(cfg: argparse.Namespace, points: list[Point]) -> int:
         except ContextLost as exc:
             meta["aborted"] = f"CUDA context lost at {point.label()}: {exc}"
             for rest in points[i:]:
-                records.extend(dict(base_record(rest, p.name, None), status="error", note=meta["aborted"]) for p in paths)
+                records.extend(dict(base_record(rest, p.name, None, cfg.lengths), status="error", note=meta["aborted"]) for p in paths)
             break
     progress.close()
     del env
@@ -735,7 +738,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--b", type=_int_list, help="batch sizes, e.g. 1,128")
     p.add_argument("--s-q", type=_int_list, help="query tokens per request (s_q > 1 is causal)")
     p.add_argument("--h-q", type=_int_list, help="query heads")
-    p.add_argument("--seqlen", type=_int_list, help="target lengths L (lengths drawn as max(N(L, L/2), s_q))")
+    p.add_argument("--seqlen", type=_int_list, help="target lengths L (lengths drawn as max(N(L, L/2), s_q), see --lengths)")
     p.add_argument("--dtype", choices=("bf16", "fp16", "both"), default="bf16",
                    help="both = bf16 everywhere plus fp16 at FlashMLA's fp16 points (default bf16)")
     p.add_argument("--paths", default="cute_mla,reference",
@@ -760,7 +763,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="substrings (any case) of kernels excluded from the op's span (default metadata)")
     p.add_argument("--ref-budget-gib", type=float, default=2.0,
                    help="largest float32 gather the reference may make, b*max_len*h_kv*576*4 (default 2 GiB)")
-    p.add_argument("--seed", type=int, default=0, help="input seed (default 0)")
+    p.add_argument("--lengths", choices=peer_lengths.POLICIES,
+                   help="how the KV lengths are drawn: as the peer reference to compare with drew them "
+                        "(bench/peer_lengths.py). graph-ref: flashmla-fa3-h100.md's whole-op graph figures "
+                        "(the default); kernel-ref: flashmla-h100.md's decode-kernel, span and run-3 figures "
+                        "(the default with --serving); seeded: this project's own draw with --seed. Each "
+                        "record is compared only with the peer figures measured on its lengths")
+    p.add_argument("--seed", type=int, default=0,
+                   help="input seed (default 0): the tensors' values, and the lengths with --lengths seeded")
     p.add_argument("--summary-file", help="also write the summary table to this file")
     p.add_argument("--list", action="store_true", help="print the points and exit (no GPU needed)")
     args = p.parse_args(argv)
@@ -768,6 +778,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.paths) - {"cute_mla", "reference"}
     if unknown or not args.paths:
         p.error(f"--paths: unknown {sorted(unknown)}; choose from cute_mla,reference")
+    if args.lengths is None:
+        args.lengths = "kernel-ref" if args.serving else "graph-ref"
     args.decode_kernel = tuple(s for s in args.decode_kernel.split(",") if s)
     args.metadata_kernel = tuple(s for s in args.metadata_kernel.split(",") if s)
     return args

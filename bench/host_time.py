@@ -41,6 +41,7 @@ def measure_in_child(cfg: argparse.Namespace, points: list) -> tuple[dict, float
         "points": [dataclasses.asdict(p) for p in points],
         "paths": list(cfg.paths),
         "seed": cfg.seed,
+        "lengths": cfg.lengths,
         "host_calls": cfg.host_calls,
         "ref_budget_gib": cfg.ref_budget_gib,
     }
@@ -78,7 +79,7 @@ def _measure(request: dict) -> dict:
     for i, point in enumerate(points):
         print(f"host time {i + 1}/{len(points)}: {point.label()}", file=sys.stderr, flush=True)
         try:
-            inp = bd.make_inputs(point, request["seed"])
+            inp = bd.make_inputs(point, request["seed"], request["lengths"])
         except Exception as exc:  # the parent records the inputs' failure itself
             print(f"  inputs: {exc}", file=sys.stderr)
             continue

@@ -11,8 +11,11 @@ alone under CUPTI with an 8 GB memset before each call; the side-by-side compari
 whole op (decode + combine) replayed in a CUDA graph after a 256 MiB L2 flush, median of 30. Our
 bench reports both, and compares each of its figures only with the peer figure of the same method.
 
-Key: (dtype, b, s_q, h_q, L, causal); h_kv = 1, page 64, lengths max(N(L, L/2), s_q) (FlashMLA's
-generator, random.seed(0)), so "mean_len" is the mean of the drawn lengths, not L.
+Key: (dtype, b, s_q, h_q, L, causal); h_kv = 1, page 64, lengths max(N(L, L/2), s_q), so
+"mean_len" is the mean of the drawn lengths, not L. The two files drew them with different
+generators (bench/peer_lengths.py reproduces both): flashmla-h100.md's tables with FlashMLA's
+test's ("kernel-ref"), flashmla-fa3-h100.md's with torch's ("graph-ref"; 1.33x L at b=1, 0.97x L
+at b=128). peer_figures() gives a run only the figures measured on its own lengths.
 s_q = 1 rows are non-causal (FlashMLA forces causal=False when s_q = 1).
 Where flashmla-h100.md lists a point twice (its b=128 h_q=128 tables), the first (run 1, the
 test's own grid) is kept; the repeats agree within 0.5 %.
@@ -319,13 +322,25 @@ def best_graph_peer(key: Key) -> tuple[str, float] | None:
     return ("FA3-MLA", row["fa3_us"])
 
 
-def peer_figures(key: Key) -> dict:
-    """All peer figures known at one point, flattened with stable column names (None if unknown)."""
-    kern = FLASHMLA_KERNEL.get(key, {})
-    run2 = FLASHMLA_RUN2.get(key, {})
-    run3 = FLASHMLA_RUN3.get(key, {})
-    graph = GRAPH_REPLAY.get(key, {})
-    best = best_graph_peer(key)
+#: The length draw (bench/peer_lengths.py) each table was measured on.
+TABLE_LENGTHS = {"FLASHMLA_KERNEL": "kernel-ref", "FLASHMLA_RUN2": "kernel-ref",
+                 "FLASHMLA_RUN3": "kernel-ref", "GRAPH_REPLAY": "graph-ref"}
+
+
+def peer_figures(key: Key, lengths: str | None = None) -> dict:
+    """The peer figures at one point, flattened with stable column names (None if unknown).
+
+    With ``lengths`` (a bench/peer_lengths.py policy), only the tables measured on those lengths
+    contribute: a time compares with a peer's only on the same work. None gives every table.
+    """
+    def table(name: str, rows: dict) -> dict:
+        return rows.get(key, {}) if lengths is None or TABLE_LENGTHS[name] == lengths else {}
+
+    kern = table("FLASHMLA_KERNEL", FLASHMLA_KERNEL)
+    run2 = table("FLASHMLA_RUN2", FLASHMLA_RUN2)
+    run3 = table("FLASHMLA_RUN3", FLASHMLA_RUN3)
+    graph = table("GRAPH_REPLAY", GRAPH_REPLAY)
+    best = best_graph_peer(key) if graph else None
     return {
         "flashmla_mean_len": kern.get("mean_len"),
         "flashmla_decode_us": kern.get("decode_us"),

@@ -105,18 +105,25 @@ def summary_table(records: list[dict], meta: dict) -> str:
         f"device: {meta.get('device', '?')}   copy ceiling {_fmt(ceil.get('copy_gbps'), '.0f', 0)} GB/s   "
         f"matmul ceiling {_fmt(ceil.get('matmul_tflops'), '.0f', 0)} TFLOP/s (same run)",
         "graph us = whole op replayed in a CUDA graph; % copy and TFLOP/s use it (where there is no graph: the "
-        "GPU span, or the eager call for the reference); vs best peer = graph us / the faster of FlashMLA and "
-        "FA3-MLA on the H100 (< 1 is faster)",
+        "GPU span, or the eager call for the reference); vs peer = graph us / the faster of FlashMLA and "
+        "FA3-MLA on the H100 (flashmla-fa3-h100.md), or where that has no figure for these lengths, decode us / "
+        "FlashMLA's decode kernel ('FM kernel', flashmla-h100.md); < 1 is faster",
+        f"lengths: {_lengths_note(meta)}",
     ]
     header = (f"{'point':<40} {'path':<9} {'graph us':>9} {'% copy':>7} {'TFLOP/s':>8} {'decode us':>9} "
-              f"{'vs best peer':>14}  note")
+              f"{'vs peer':>16}  note")
     lines += [header, "-" * len(header)]
     for rec in records:
         if rec.get("status") != "ok":
             continue
         head = f"{point_label(rec):<40} {rec['path']:<9}"
         ratio = rec.get("graph_vs_best_peer")
-        peer = f"{ratio:.2f}x {'FA3' if rec.get('best_peer') == 'FA3-MLA' else 'FlashMLA'}" if ratio is not None else None
+        if ratio is not None:
+            peer = f"{ratio:.2f}x {'FA3' if rec.get('best_peer') == 'FA3-MLA' else 'FlashMLA'}"
+        elif rec.get("decode_vs_flashmla") is not None:
+            peer = f"{rec['decode_vs_flashmla']:.2f}x FM kernel"
+        else:
+            peer = None
         missed = rec.get("targets_missed") or []
         source = rec.get("whole_op_source")
         notes = ([f"{source}, no graph"] if source and source != "graph" else []) + (
@@ -124,7 +131,7 @@ def summary_table(records: list[dict], meta: dict) -> str:
         lines.append(
             f"{head} {_fmt(rec.get('graph_us'), '.1f', 9)} {_fmt(rec.get('pct_copy'), '.1f', 7, '%')} "
             f"{_fmt(rec.get('tflops'), '.1f', 8)} {_fmt(rec.get('decode_us'), '.1f', 9)} "
-            f"{peer if peer else '-':>14}  {'; '.join(notes)}"
+            f"{peer if peer else '-':>16}  {'; '.join(notes)}"
         )
     for (path, status, _), group in _not_ok_groups(records).items():
         first = group[0]
@@ -147,6 +154,15 @@ def summary_table(records: list[dict], meta: dict) -> str:
         + f"   targets (docs/PERFORMANCE.md): {n_met} met, {n_missed} missed (details in the JSON/CSV)"
     )
     return "\n".join(lines)
+
+
+def _lengths_note(meta: dict) -> str:
+    policy = (meta.get("args") or {}).get("lengths")
+    return {
+        "graph-ref": "graph-ref, drawn as flashmla-fa3-h100.md's (compared with its whole-op graph figures)",
+        "kernel-ref": "kernel-ref, drawn as flashmla-h100.md's (compared with its decode-kernel, span and run-3 figures)",
+        "seeded": "seeded (this project's own draw): no peer figure was measured on these lengths",
+    }.get(policy, f"{policy or 'not recorded'}")
 
 
 def serving_lines(records: list[dict], meta: dict | None = None) -> list[str]:
