@@ -2,7 +2,9 @@
 
     python -m bench.split_sweep --points 1:1:128:1024,8:1:128:4096 --parts 8,16,33,66 --overhead 2,5,8 --min-blocks 2,4,8
 
-Each point is b:s_q:h_q:L (h_kv = 1, causal when s_q > 1, FlashMLA-style varlen lengths). Each
+    python -m bench.split_sweep --points 1:1:128:16384 --parts 66 --overhead 2 --min-blocks 4 --min-round up,down
+
+Each point is b:s_q:h_q:L (h_kv = 1, causal when s_q > 1, lengths drawn as --lengths says). Each
 configuration (parts, fixed overhead F, minimum part size) is planned on the host by a Python copy
 of the planner's closed form (include/cute_mla/scheduler.hpp), checked against the planner's
 specification (tests/planner_model.py), run once against the float32 reference with FlashMLA's
@@ -25,6 +27,7 @@ import cute_mla
 from bench import timing
 from cute_mla.reference import mla_decode_reference
 from cute_mla.testing import LSE_TOLERANCE, OUT_TOLERANCE, check_close, make_decode_inputs, poison_
+from bench.peer_lengths import POLICIES, lengths_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from planner_model import check_plan, parts_used  # noqa: E402
@@ -32,15 +35,22 @@ from planner_model import check_plan, parts_used  # noqa: E402
 PAGE = 64
 
 
-def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int = 2):
-    """The planner's closed form (scheduler.hpp), any constants: (meta rows, num_splits)."""
+def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int = 2,
+         min_round: str = "up"):
+    """The planner's closed form (scheduler.hpp), any constants: (meta rows, num_splits).
+    ``min_round="down"`` counts the parts of min_blocks as floor(T / min_blocks), the rule before
+    2026-12-07 (the library rounds up), so one build times both."""
     costs = [max(1, math.ceil(s / PAGE)) + overhead for s in seqlens]
     prefix = [0]
     for c in costs:
         prefix.append(prefix[-1] + c)
     total = prefix[-1]
-    used = parts_used(total, {"num_parts": parts, "min_blocks_per_part": min_blocks,
-                              "fill_blocks_per_part": fill_blocks})
+    config = {"num_parts": parts, "min_blocks_per_part": min_blocks, "fill_blocks_per_part": fill_blocks}
+    if min_round == "down":
+        by_fill = min(-(-total // fill_blocks), parts // 2) if fill_blocks > 0 else 0
+        used = max(1, min(parts, max(total // max(min_blocks, 1), by_fill)))
+    else:
+        used = parts_used(total, config)
 
     def part_of(key):
         return ((key + 1) * used - 1) // total
@@ -104,6 +114,11 @@ def main() -> None:
     ap.add_argument("--min-blocks", default="4", help="minimum pages per part")
     ap.add_argument("--fill-blocks", default="2",
                     help="pages per part when min-blocks parts would leave over half idle")
+    ap.add_argument("--min-round", default="up",
+                    help="comma-separated 'up' (the library: ceil(T / min-blocks) parts) and/or 'down' "
+                         "(floor, the rule before 2026-12-07)")
+    ap.add_argument("--lengths", choices=POLICIES, default="graph-ref",
+                    help="how each point's lengths are drawn (bench/peer_lengths.py)")
     ap.add_argument("--replays", type=int, default=30)
     ap.add_argument("--flush-mib", type=int, default=256)
     ap.add_argument("--no-default", action="store_true",
@@ -116,20 +131,23 @@ def main() -> None:
     for pt in a.points.split(","):
         b, s_q, h_q, L = (int(x) for x in pt.split(":"))
         causal = s_q > 1
-        inp = make_decode_inputs(b, s_q, h_q, 1, L, varlen=True, causal=causal)
+        inp = make_decode_inputs(b, s_q, h_q, 1, L, varlen=True, causal=causal,
+                                 seqlens=lengths_for(a.lengths, b, L, s_q))
         ref_out, ref_lse = mla_decode_reference(inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens,
                                                 512, softmax_scale=inp.softmax_scale, causal=causal)
         dmeta, dsplits = cute_mla.get_mla_metadata(inp.cache_seqlens, s_q * h_q, 1)
         configs = [] if a.no_default else [("default", dmeta, dsplits)]
-        for parts, F, mb, fb in itertools.product(ints(a.parts), ints(a.overhead),
-                                                  ints(a.min_blocks), ints(a.fill_blocks)):
-            rows, splits = plan(inp.seqlens, parts, F, mb, fb)
+        for parts, F, mb, fb, rnd in itertools.product(ints(a.parts), ints(a.overhead), ints(a.min_blocks),
+                                                       ints(a.fill_blocks), a.min_round.split(",")):
+            rows, splits = plan(inp.seqlens, parts, F, mb, fb, rnd)
             meta = torch.tensor(rows, dtype=torch.int32)
             spl = torch.tensor(splits, dtype=torch.int32)
-            check_plan(inp.seqlens, meta, spl, {"num_parts": parts, "fixed_overhead_blocks": F,
-                                                "min_blocks_per_part": mb,
-                                                "fill_blocks_per_part": fb})
-            configs.append((f"P={parts} F={F} min={mb} fill={fb}", meta.cuda(), spl.cuda()))
+            if rnd == "up":  # the specification's part count; "down" is checked by its outputs only
+                check_plan(inp.seqlens, meta, spl, {"num_parts": parts, "fixed_overhead_blocks": F,
+                                                    "min_blocks_per_part": mb,
+                                                    "fill_blocks_per_part": fb})
+            configs.append((f"P={parts} F={F} min={mb}{'' if rnd == 'up' else 'v'} fill={fb}", meta.cuda(),
+                            spl.cuda()))
         out = torch.empty(b, s_q, h_q, 512, dtype=inp.q.dtype, device="cuda")
         lse = torch.empty(b, h_q, s_q, dtype=torch.float32, device="cuda")
         for name, meta, spl in configs:
@@ -149,7 +167,7 @@ def main() -> None:
             t = timing.time_graph_replay(call, flusher, replays=a.replays)
             pieces = int(spl[-1])
             busy = int((meta[:, 0] <= meta[:, 2]).sum())
-            line = (f"b={b:<3} s_q={s_q} h_q={h_q:<3} L={L:<5} {name:<22} parts={meta.shape[0]:<3} "
+            line = (f"b={b:<3} s_q={s_q} h_q={h_q:<3} L={L:<5} {name:<23} parts={meta.shape[0]:<3} "
                     f"busy={busy:<3} pieces={pieces:<4} graph={t.median:8.1f} us")
             print(line, flush=True)
             lines.append(line)

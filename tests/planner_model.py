@@ -16,10 +16,10 @@ def pages(seqlen: int) -> int:
 
 
 def parts_used(total: int, config: dict) -> int:
-    """Parts the plan uses: none below min_blocks_per_part (rounding down), at most num_parts;
-    but when that leaves more than half the parts idle, parts of at most fill_blocks_per_part
-    (rounding up), up to half of them (fill_blocks_per_part 0 or absent: no such parts)."""
-    by_min = total // max(config["min_blocks_per_part"], 1)
+    """Parts the plan uses: ceil(total / min_blocks_per_part), at most num_parts; but when that
+    leaves more than half the parts idle, parts of at most fill_blocks_per_part (rounding up),
+    up to half of them (fill_blocks_per_part 0 or absent: no such parts)."""
+    by_min = -(-total // max(config["min_blocks_per_part"], 1))
     fill = config.get("fill_blocks_per_part", 0)
     by_fill = min(-(-total // fill), config["num_parts"] // 2) if fill > 0 else 0
     return max(1, min(config["num_parts"], max(by_min, by_fill)))

@@ -33,7 +33,7 @@ namespace cute_mla {
 struct SchedulerConfig {
   int32_t num_parts;             // metadata rows; decode grid's part dimension
   int32_t fixed_overhead_blocks; // F: cost of one piece beyond its pages
-  int32_t min_blocks_per_part;   // parts are not made smaller than this...
+  int32_t min_blocks_per_part;   // parts are about this size (no more than ceil(T / it))...
   int32_t page_size;             // tokens per KV page
   // ...unless that leaves over half of them idle: then parts of this many, up
   // to half of them. 0 (the default) turns that off. Last, so that aggregate
@@ -93,15 +93,18 @@ struct SplitPlanner {
     return request_blocks(seqlen, c.page_size) + c.fixed_overhead_blocks;
   }
 
-  // Parts used for a line of cost `total`: none below min_blocks_per_part
-  // (rounding down keeps Q >= it), as a smaller piece costs more in partials
-  // and combine than it saves, except that a line too short to fill half the
-  // parts so is cut into parts of at most fill_blocks_per_part (rounding up:
-  // the longest part is a small batch's critical path, and rounding down put
-  // a third page in one of b=1 L=1K's 2-page parts, +2 us), up to half of them.
+  // Parts used for a line of cost `total`: ceil(total / min_blocks_per_part),
+  // i.e. parts of about min_blocks_per_part (a smaller piece costs more in
+  // partials and combine than it saves), except that a line too short to fill
+  // half the parts so is cut into parts of at most fill_blocks_per_part, up to
+  // half of them. Both round up: in a launch of one wave the longest part is
+  // the critical path, so ceil(T / parts) must not exceed the size aimed at.
+  // Rounding down put a third page in one of b=1 L=1K's 2-page parts (+2 us)
+  // and a fifth in b=1 h_q=128 L~15K's 4-page ones (T = 235: 58 parts, quota
+  // 5; now 59, quota 4), at the price of one more piece.
   CUTE_MLA_HOST_DEVICE static int64_t parts_for(int64_t total, SchedulerConfig const& c) {
     const int64_t min_cost = c.min_blocks_per_part > 1 ? c.min_blocks_per_part : 1;
-    int64_t parts = total / min_cost;
+    int64_t parts = (total + min_cost - 1) / min_cost;
     if (c.fill_blocks_per_part > 0) {
       int64_t fill = (total + c.fill_blocks_per_part - 1) / c.fill_blocks_per_part;
       if (fill > c.num_parts / 2) fill = c.num_parts / 2;

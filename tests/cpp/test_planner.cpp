@@ -105,16 +105,16 @@ void check_plan(std::vector<int32_t> const& lens, SchedulerConfig const& c, cons
                                              num_splits.data());
 
   // Independent totals: T = sum(pages_i + F); parts_used as SplitPlanner::plan
-  // documents it (no part below min_blocks, rounding down, unless that leaves
-  // over half the parts idle: then parts of at most fill_blocks (rounding
-  // up), up to half of them, when fill_blocks > 0; at most num_parts).
+  // documents it (ceil(T / min_blocks) parts, unless that leaves over half
+  // the parts idle: then parts of at most fill_blocks (rounding up), up to
+  // half of them, when fill_blocks > 0; at most num_parts).
   std::vector<int64_t> pages(static_cast<size_t>(b));
   int64_t T = 0;
   for (int32_t i = 0; i < b; ++i) {
     pages[size_t(i)] = sched_pages(lens[size_t(i)]);
     T += pages[size_t(i)] + F;
   }
-  const int64_t by_min = T / std::max<int64_t>(c.min_blocks_per_part, 1);
+  const int64_t by_min = ceil_div(T, std::max<int64_t>(c.min_blocks_per_part, 1));
   const int64_t by_fill =
       c.fill_blocks_per_part > 0
           ? std::min<int64_t>(ceil_div(T, c.fill_blocks_per_part), c.num_parts / 2)
