@@ -69,7 +69,7 @@ CheckResult Combine<Element>::run(CombineArguments const& a, cudaStream_t stream
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attr;
-  config.numAttrs = 1;
+  config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
   cudaError_t e = cudaLaunchKernelEx(&config, fn, a, warps_per_row);
   if (e != cudaSuccess) return cuda_error("combine_kernel launch", e);
   return CheckResult::success();

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 
 #include "cute_mla/status.hpp"
@@ -28,6 +29,20 @@ struct DeviceInfo {
 inline CheckResult cuda_error(const char* what, cudaError_t e) {
   return CheckResult::error(Status::kErrorCuda, "%s: %s (%s)", what, cudaGetErrorName(e),
                             cudaGetErrorString(e));
+}
+
+// Whether the decode and combine kernels are launched with programmatic
+// dependent launch (PDL: each may become resident while the kernel before it
+// on the stream drains; both wait for it before touching global memory).
+// On by default; CUTE_MLA_PDL=0 in the environment turns it off for the
+// process (e.g. for a profiler or a graph tool that does not handle
+// programmatic edges), read once.
+inline bool programmatic_launch_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("CUTE_MLA_PDL");
+    return v == nullptr || !(v[0] == '0' && v[1] == '\0');
+  }();
+  return enabled;
 }
 
 namespace detail {

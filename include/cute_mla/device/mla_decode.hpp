@@ -181,13 +181,16 @@ CheckResult MlaDecode<Element>::run(DecodeArguments const& a, void* workspace,
   config.blockDim = dim3(Traits::kThreads);
   config.dynamicSmemBytes = Traits::kSharedBytes;
   config.stream = stream;
-  cudaLaunchAttribute cluster;
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = 1;
-  cluster.val.clusterDim.y = unsigned(params.cluster_tiles);
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
+  cudaLaunchAttribute attrs[2];
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = 1;
+  attrs[0].val.clusterDim.y = unsigned(params.cluster_tiles);
+  attrs[0].val.clusterDim.z = 1;
+  // The kernel waits (griddepcontrol.wait) before its first global access.
+  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attrs[1].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attrs;
+  config.numAttrs = programmatic_launch_enabled() ? 2 : 1;
   cudaError_t e = cudaLaunchKernelEx(&config, fn, params);
   if (e == cudaSuccess) e = cudaGetLastError();
   if (e != cudaSuccess) return cuda_error("decode_kernel_sm90 launch", e);

@@ -63,21 +63,29 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   const uint32_t misalign = cute::cast_smem_ptr_to_uint(smem_raw) & 1023u;
   Storage& ss = *reinterpret_cast<Storage*>(smem_raw + ((1024u - misalign) & 1023u));
 
-  // Loaded here, tested after the barrier setup below, which hides most of
-  // the load's DRAM latency. A cluster's CTAs share blockIdx.x, so both
-  // leave together.
-  const SchedMeta sched = params.sched_meta[blockIdx.x];
   const int32_t m_tile = blockIdx.y;
   const int32_t kv_head = blockIdx.z;
   const int warp = threadIdx.x / 32;
 
-  // The tensor maps are fetched while the barriers are set up.
+  // The tensor maps live in the kernel parameters, which no earlier kernel
+  // writes: fetched before the wait below.
   if (threadIdx.x == Traits::kProducerWarp * 32) {
     cute::prefetch_tma_descriptor(&params.tma_q);
     cute::prefetch_tma_descriptor(&params.tma_q_rope);
     cute::prefetch_tma_descriptor(&params.tma_kv);
     cute::prefetch_tma_descriptor(&params.tma_kv_rope);
   }
+  // Launched with programmatic dependent launch (device/mla_decode.hpp): the
+  // CTAs may be resident while the previous kernel on the stream (the
+  // metadata kernel, or whatever wrote q, the cache or the lengths) still
+  // runs. Every global read and write comes after this wait, which returns
+  // once that kernel has finished and its writes are visible; without the
+  // launch attribute it returns at once.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  // Loaded here, tested after the barrier setup below, which hides most of
+  // the load's DRAM latency. A cluster's CTAs share blockIdx.x, so both
+  // leave together.
+  const SchedMeta sched = params.sched_meta[blockIdx.x];
   if (threadIdx.x == 0) {
     trace::init();
     cutlass::arch::ClusterTransactionBarrier::init(&ss.q_full, 1);
@@ -107,7 +115,9 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   }
   if (sched.empty()) return;
   // The combine kernel may be scheduled now; its griddepcontrol.wait still
-  // waits for this whole grid to finish and flush.
+  // waits for this whole grid to finish and flush. After this CTA's own
+  // wait above, so that what the combine reads ahead of its wait (num_splits,
+  // written by the metadata kernel) is complete when it starts.
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 
   if (warp >= Traits::kProducerWarp) {
