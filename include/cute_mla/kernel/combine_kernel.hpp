@@ -115,16 +115,20 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   static_assert(Cfg::kColChunks % kChunksPerWarp == 0, "whole chunks per warp");
   // Pieces loaded before use: fewer when each holds several chunks (registers).
   constexpr int kPieceUnroll = kChunksPerWarp == 1 ? Cfg::kUnroll : 2;
-  // After a decode, num_splits comes from the metadata kernel, which finished
-  // before the decode kernel (launched without PDL) started: read it before
-  // the wait, one dependent load less on the tail after the decode's last CTA.
+  // After a decode, num_splits comes from the metadata kernel, which had
+  // finished when every decode CTA passed its own wait and let this grid
+  // launch (decode_kernel_sm90.hpp): read it before the wait, one dependent
+  // load less on the tail after the decode's last CTA.
   if (!args.num_splits_ready) detail::wait_for_primary();
   const int32_t req = blockIdx.x;
   const int32_t first_slot = args.num_splits[req];
   const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
-  // The whole CTA: the decode kernel wrote this request (one piece, or two it merged).
-  if (num_pieces <= 1 || (args.pairs_merged && num_pieces == 2)) return;
   if (args.num_splits_ready) detail::wait_for_primary();
+  // The whole CTA: the decode kernel wrote this request (one piece, or two it
+  // merged). It leaves only after the wait: a grid launched with PDL that
+  // could finish before the kernel it follows would let the stream's next
+  // kernel start before the decode's outputs are written.
+  if (num_pieces <= 1 || (args.pairs_merged && num_pieces == 2)) return;
 
   const int32_t heads_per_kv = args.num_heads_q / args.num_heads_kv;
   const int32_t rows = args.seqlen_q * heads_per_kv;
