@@ -134,10 +134,11 @@ struct CombineArguments {
   const float* o_accum = nullptr;   // (num_slots, h_kv, rows, head_dim_v), normalized
   const float* lse_accum = nullptr; // (num_slots, h_kv, rows), base 2, -inf = no keys
   const int32_t* num_splits = nullptr;  // (b + 1,)
-  // True when num_splits was complete before the kernel this combine follows
-  // started (the decode path: the metadata kernel ran earlier), so the
-  // combine reads it ahead of griddepcontrol.wait. False (the default) for a
-  // standalone combine, whose num_splits may come from the kernel just before.
+  // True when num_splits is complete whenever this combine may start (the
+  // decode path: the metadata kernel had finished when every decode CTA
+  // passed its own griddepcontrol.wait and let the combine launch), so the
+  // combine reads it ahead of its wait. False (the default) for a standalone
+  // combine, whose num_splits may come from the kernel just before.
   bool num_splits_ready = false;
   // True after a decode kernel that merged the requests of exactly two pieces
   // itself (WorkspaceLayout): the combine leaves them alone.

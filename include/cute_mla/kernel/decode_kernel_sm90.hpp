@@ -12,6 +12,9 @@
 // publishes a two-piece request's first partial (ConsumerSm90::publish);
 // setmaxnreg moves registers from the S and producer warpgroups to the P V
 // ones. Each part's requests are walked last to first (part_pieces.hpp).
+// Launched with programmatic dependent launch (unless CUTE_MLA_PDL=0): every
+// CTA waits for the previous kernel on the stream before its first global
+// access, and lets the combine kernel launch once past its setup.
 //
 // Why this schedule (measured on an H100, bench quick grid, graph replay;
 // bench/notes/tuning-log.md has every version):
