@@ -45,12 +45,8 @@ def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int =
     for c in costs:
         prefix.append(prefix[-1] + c)
     total = prefix[-1]
-    config = {"num_parts": parts, "min_blocks_per_part": min_blocks, "fill_blocks_per_part": fill_blocks}
-    if min_round == "down":
-        by_fill = min(-(-total // fill_blocks), parts // 2) if fill_blocks > 0 else 0
-        used = max(1, min(parts, max(total // max(min_blocks, 1), by_fill)))
-    else:
-        used = parts_used(total, config)
+    used = parts_used(total, {"num_parts": parts, "min_blocks_per_part": min_blocks,
+                              "fill_blocks_per_part": fill_blocks}, min_round)
 
     def part_of(key):
         return ((key + 1) * used - 1) // total

@@ -15,11 +15,14 @@ def pages(seqlen: int) -> int:
     return max(1, math.ceil(seqlen / PAGE))
 
 
-def parts_used(total: int, config: dict) -> int:
+def parts_used(total: int, config: dict, min_round: str = "up") -> int:
     """Parts the plan uses: ceil(total / min_blocks_per_part), at most num_parts; but when that
     leaves more than half the parts idle, parts of at most fill_blocks_per_part (rounding up),
-    up to half of them (fill_blocks_per_part 0 or absent: no such parts)."""
-    by_min = -(-total // max(config["min_blocks_per_part"], 1))
+    up to half of them (fill_blocks_per_part 0 or absent: no such parts). ``min_round="down"``
+    counts floor(total / min_blocks_per_part) instead, the rule before 2026-12-07 (for
+    bench/split_sweep.py's comparison; not what the library does)."""
+    min_blocks = max(config["min_blocks_per_part"], 1)
+    by_min = -(-total // min_blocks) if min_round == "up" else total // min_blocks
     fill = config.get("fill_blocks_per_part", 0)
     by_fill = min(-(-total // fill), config["num_parts"] // 2) if fill > 0 else 0
     return max(1, min(config["num_parts"], max(by_min, by_fill)))

@@ -58,9 +58,9 @@ def test_decode_right_after_metadata_uses_the_new_plan(b, s_q, h_q, seqlen):
 
 
 _CHILD = textwrap.dedent("""
-    import sys, torch, cute_mla
+    import torch, cute_mla
     from cute_mla.reference import mla_decode_reference
-    from cute_mla.testing import LSE_TOLERANCE, OUT_TOLERANCE, check_close, make_decode_inputs, poison_
+    from cute_mla.testing import LSE_TOLERANCE, OUT_TOLERANCE, check_close, make_decode_inputs
     inp = make_decode_inputs(2, 2, 128, 1, 3000, varlen=True, causal=True, seed=6)
     ref_out, ref_lse = mla_decode_reference(inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens,
                                             512, softmax_scale=inp.softmax_scale, causal=True)

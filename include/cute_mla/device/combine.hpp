@@ -65,9 +65,7 @@ CheckResult Combine<Element>::run(CombineArguments const& a, cudaStream_t stream
   config.blockDim = dim3(Cfg::kThreads, 1, 1);
   config.dynamicSmemBytes = static_cast<size_t>(smem);
   config.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[1] = {programmatic_serialization()};
   config.attrs = attr;
   config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
   cudaError_t e = cudaLaunchKernelEx(&config, fn, a, warps_per_row);

@@ -45,6 +45,15 @@ inline bool programmatic_launch_enabled() {
   return enabled;
 }
 
+// The launch attribute that lets a kernel (one that calls
+// kernel::wait_for_primary before its dependent accesses) start early.
+inline cudaLaunchAttribute programmatic_serialization() {
+  cudaLaunchAttribute a;
+  a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  a.val.programmaticStreamSerializationAllowed = 1;
+  return a;
+}
+
 namespace detail {
 
 constexpr int kMaxDevices = 64;

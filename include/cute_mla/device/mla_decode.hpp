@@ -186,9 +186,7 @@ CheckResult MlaDecode<Element>::run(DecodeArguments const& a, void* workspace,
   attrs[0].val.clusterDim.x = 1;
   attrs[0].val.clusterDim.y = unsigned(params.cluster_tiles);
   attrs[0].val.clusterDim.z = 1;
-  // The kernel waits (griddepcontrol.wait) before its first global access.
-  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attrs[1].val.programmaticStreamSerializationAllowed = 1;
+  attrs[1] = programmatic_serialization();  // the kernel waits before its first global access
   config.attrs = attrs;
   config.numAttrs = programmatic_launch_enabled() ? 2 : 1;
   cudaError_t e = cudaLaunchKernelEx(&config, fn, params);

@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "cute_mla/arguments.hpp"
+#include "cute_mla/kernel/grid_dependency.hpp"
 #include "cute_mla/macros.hpp"
 #include "cute_mla/mla_shape.hpp"
 
@@ -62,14 +63,6 @@ struct CombineConfig {
 };
 
 namespace detail {
-
-// griddepcontrol.wait: the kernel this one follows (programmatic dependent
-// launch) has finished and its writes are visible.
-CUTE_MLA_DEVICE void wait_for_primary() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 
 CUTE_MLA_DEVICE float warp_max(float v) {
 #pragma unroll
@@ -119,11 +112,11 @@ __global__ void __launch_bounds__(CombineConfig::kThreads)
   // finished when every decode CTA passed its own wait and let this grid
   // launch (decode_kernel_sm90.hpp): read it before the wait, one dependent
   // load less on the tail after the decode's last CTA.
-  if (!args.num_splits_ready) detail::wait_for_primary();
+  if (!args.num_splits_ready) wait_for_primary();
   const int32_t req = blockIdx.x;
   const int32_t first_slot = args.num_splits[req];
   const int32_t num_pieces = args.num_splits[req + 1] - first_slot;
-  if (args.num_splits_ready) detail::wait_for_primary();
+  if (args.num_splits_ready) wait_for_primary();
   // The whole CTA: the decode kernel wrote this request (one piece, or two it
   // merged). It leaves only after the wait: a grid launched with PDL that
   // could finish before the kernel it follows would let the stream's next

@@ -46,6 +46,7 @@
 #include "cute_mla/collective/producer_sm90.hpp"
 #include "cute_mla/kernel/decode_params_sm90.hpp"
 #include "cute_mla/kernel/decode_traits_sm90.hpp"
+#include "cute_mla/kernel/grid_dependency.hpp"
 
 namespace cute_mla::kernel {
 
@@ -84,7 +85,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   // runs. Every global read and write comes after this wait, which returns
   // once that kernel has finished and its writes are visible; without the
   // launch attribute it returns at once.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
+  wait_for_primary();
   // Loaded here, tested after the barrier setup below, which hides most of
   // the load's DRAM latency. A cluster's CTAs share blockIdx.x, so both
   // leave together.
@@ -121,7 +122,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   // waits for this whole grid to finish and flush. After this CTA's own
   // wait above, so that what the combine reads ahead of its wait (num_splits,
   // written by the metadata kernel) is complete when it starts.
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  allow_dependents();
 
   if (warp >= Traits::kProducerWarp) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();

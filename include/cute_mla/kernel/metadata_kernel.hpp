@@ -13,6 +13,7 @@
 
 #include "cute_mla/arguments.hpp"
 #include "cute_mla/kernel/block_scan.hpp"
+#include "cute_mla/kernel/grid_dependency.hpp"
 #include "cute_mla/scheduler.hpp"
 
 namespace cute_mla::kernel {
@@ -33,12 +34,10 @@ template <int kThreads>
 __global__ void __launch_bounds__(kThreads, 1)
     metadata_kernel(__grid_constant__ const MetadataArguments args) {
   extern __shared__ int64_t smem_prefix[];
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // The decode kernel that usually follows may become resident now (it is
   // launched with programmatic dependent launch and waits for this grid to
   // finish before it reads the plan).
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
+  allow_dependents();
   const int32_t batch = args.batch;
   int64_t* prefix = smem_prefix;                  // (b + 1,)
   int64_t* scratch = smem_prefix + batch + 1;     // (warps,)
