@@ -13,6 +13,9 @@
 #   SKIP_BUILD=1   do not build; use the cute_mla already importable (also skipped when a prebuilt
 #                  module is found, installed or in python/)
 #   SKIP_TESTS=1   do not run the tests
+#   SANITIZE=1     also run compute-sanitizer (memcheck, racecheck, synccheck) on three decode
+#                  shapes (bench/sanitize_decode.py), SANITIZE_TIMEOUT seconds each (default 90);
+#                  the reports go to sanitizers.log
 #   BENCH_ARGS     arguments of bench.bench_decode (default: --quick)
 #   BUILD_TIMEOUT, TEST_TIMEOUT, BENCH_TIMEOUT   seconds per step (default 200, 240, 130: under the
 #                  tool's 600 s per command)
@@ -106,6 +109,29 @@ else
 fi
 echo "tests: $TESTS"
 
+# ---- 3b. sanitizers (SANITIZE=1) -------------------------------------------------------------------
+banner "3b. sanitizers"
+if [ "${SANITIZE:-0}" = 1 ]; then
+    SANITIZERS=""
+    # Split pieces + combine (b=1, 66 pieces), clusters with s_q=2 causal, one query tile.
+    for tool in memcheck racecheck synccheck; do
+        for shape in "--b 1 --s-q 1 --h-q 128 --seqlen 4000" "--b 2 --s-q 2 --h-q 128 --seqlen 200" \
+                     "--b 2 --s-q 2 --h-q 16 --seqlen 200"; do
+            # shellcheck disable=SC2086  # shape is a list of words
+            timeout -k 10 "${SANITIZE_TIMEOUT:-90}" compute-sanitizer --tool "$tool" $PY -m bench.sanitize_decode $shape \
+                > /tmp/sanitize.log 2>&1
+            rc=$?
+            { echo "== $tool $shape (rc $rc)"; cat /tmp/sanitize.log; } >> "$OUT/sanitizers.log"
+            found=$(grep -hoE "(ERROR|RACECHECK) SUMMARY: [0-9]+ (errors?|hazards?)[^)]*" /tmp/sanitize.log | head -1)
+            SANITIZERS="$SANITIZERS
+        $tool ${shape//--/}: ${found:-no summary} (rc $rc)"
+        done
+    done
+else
+    SANITIZERS="skipped (SANITIZE=1 runs them)"
+fi
+echo "sanitizers: $SANITIZERS"
+
 # ---- 4. quick benchmark ----------------------------------------------------------------------------
 banner "4. bench"
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
@@ -120,6 +146,7 @@ BENCH=$(step_result "$OUT/bench.log")
     echo "build:  $BUILD"
     echo "        build_info: $BUILD_INFO"
     echo "tests:  $TESTS"
+    echo "sanitizers: $SANITIZERS"
     echo "bench:  $BENCH ($PY -m bench.bench_decode $BENCH_ARGS)"
     if [ -s "$BENCH_SUMMARY" ]; then
         cat "$BENCH_SUMMARY"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Same-machine A/B of several builds of cute_mla._C: each build runs bench.split_sweep (whole op in
+# a CUDA graph, checked against the float32 reference first) in its own process, rounds
+# interleaved, and the last lines printed are a table of every point's graph-replay µs per build.
+#
+#   bash bench/ab_builds.sh 2 main=python/cute_mla/_C.cpython-312-x86_64-linux-gnu.so \
+#        g149=build/g149/_C.cpython-312-x86_64-linux-gnu.so -- --points 128:1:128:16384 --replays 15
+#
+# Arguments: ROUNDS, then NAME=PATH of each built module, then `--` and split_sweep's arguments.
+# Each build gets a copy of python/cute_mla with its module in /tmp/ab_builds/NAME. Log: $OUT/ab.txt
+# (OUT defaults to /tmp/ab_builds).
+set -u -o pipefail
+rounds=$1
+shift
+declare -a names=() paths=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    names+=("${1%%=*}")
+    paths+=("${1#*=}")
+    shift
+done
+[ "${1:-}" = "--" ] && shift
+OUT=${OUT:-/tmp/ab_builds}
+mkdir -p "$OUT"
+log=$OUT/ab.txt
+: > "$log"
+root=/tmp/ab_builds
+for i in "${!names[@]}"; do
+    dir=$root/${names[$i]}/cute_mla
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp python/cute_mla/*.py python/cute_mla/py.typed "$dir"/
+    cp "${paths[$i]}" "$dir"/
+done
+for r in $(seq 1 "$rounds"); do
+    for name in "${names[@]}"; do
+        echo "== round $r: $name" >&2
+        PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} python3 -m bench.split_sweep "$@" 2>&1 \
+            | grep --line-buffered -E "graph=|Error|error" | sed -u "s/^/$name r$r /" | tee -a "$log"
+    done
+done
+python3 - "$log" "${names[@]}" <<'EOF'
+import re, sys, statistics
+log, names = sys.argv[1], sys.argv[2:]
+times = {}
+for line in open(log):
+    m = re.match(r"(\S+) r\d+ (.*?)\s+graph=\s*([\d.]+) us", line)
+    if m:
+        times.setdefault(re.sub(r"\s+", " ", m.group(2)), {}).setdefault(m.group(1), []).append(float(m.group(3)))
+print("\n==== graph replay us per build (each round; median) ====")
+print("point".ljust(60) + "".join(n.rjust(22) for n in names))
+for point, by in times.items():
+    cells = []
+    for n in names:
+        v = by.get(n, [])
+        cells.append((" / ".join(f"{x:.1f}" for x in v) + (f" ({statistics.median(v):.1f})" if v else "-")).rjust(22))
+    print(point[:60].ljust(60) + "".join(cells))
+EOF
