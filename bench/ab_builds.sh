@@ -33,8 +33,10 @@ done
 for r in $(seq 1 "$rounds"); do
     for name in "${names[@]}"; do
         echo "== round $r: $name" >&2
+        # (split_sweep repeats its lines in a closing summary: stop at it)
         PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} python3 -m bench.split_sweep "$@" 2>&1 \
-            | grep --line-buffered -E "graph=|Error|error" | sed -u "s/^/$name r$r /" | tee -a "$log"
+            | awk '/==== split sweep/ {exit} /graph=|Error|error/ {print; fflush()}' \
+            | sed -u "s/^/$name r$r /" | tee -a "$log"
     done
 done
 python3 - "$log" "${names[@]}" <<'EOF'
@@ -42,15 +44,16 @@ import re, sys, statistics
 log, names = sys.argv[1], sys.argv[2:]
 times = {}
 for line in open(log):
-    m = re.match(r"(\S+) r\d+ (.*?)\s+graph=\s*([\d.]+) us", line)
+    m = re.match(r"(\S+) r\d+ (b=.*?L=\d+)\s+(.*?)\s+parts=.*graph=\s*([\d.]+) us", line)
     if m:
-        times.setdefault(re.sub(r"\s+", " ", m.group(2)), {}).setdefault(m.group(1), []).append(float(m.group(3)))
+        point = re.sub(r"\s+", " ", m.group(2)) + ("" if m.group(3) == "default" else " " + m.group(3))
+        times.setdefault(point, {}).setdefault(m.group(1), []).append(float(m.group(4)))
 print("\n==== graph replay us per build (each round; median) ====")
-print("point".ljust(60) + "".join(n.rjust(22) for n in names))
+print("point".ljust(40) + "".join(n.rjust(22) for n in names))
 for point, by in times.items():
     cells = []
     for n in names:
         v = by.get(n, [])
         cells.append((" / ".join(f"{x:.1f}" for x in v) + (f" ({statistics.median(v):.1f})" if v else "-")).rjust(22))
-    print(point[:60].ljust(60) + "".join(cells))
+    print(point[:40].ljust(40) + "".join(cells))
 EOF
