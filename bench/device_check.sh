@@ -15,7 +15,9 @@
 #   SKIP_TESTS=1   do not run the tests
 #   SANITIZE=1     also run compute-sanitizer (memcheck, racecheck, synccheck) on three decode
 #                  shapes (bench/sanitize_decode.py), SANITIZE_TIMEOUT seconds each (default 90);
-#                  the reports go to sanitizers.log
+#                  the reports go to sanitizers.log; SANITIZE_TOOLS picks the tools (default
+#                  "memcheck racecheck synccheck")
+#   SKIP_BENCH=1   do not run the benchmark
 #   BENCH_ARGS     arguments of bench.bench_decode (default: --quick)
 #   BUILD_TIMEOUT, TEST_TIMEOUT, BENCH_TIMEOUT   seconds per step (default 200, 240, 130: under the
 #                  tool's 600 s per command)
@@ -114,7 +116,7 @@ banner "3b. sanitizers"
 if [ "${SANITIZE:-0}" = 1 ]; then
     SANITIZERS=""
     # Split pieces + combine (b=1, 66 pieces), clusters with s_q=2 causal, one query tile.
-    for tool in memcheck racecheck synccheck; do
+    for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
         for shape in "--b 1 --s-q 1 --h-q 128 --seqlen 4000" "--b 2 --s-q 2 --h-q 128 --seqlen 200" \
                      "--b 2 --s-q 2 --h-q 16 --seqlen 200"; do
             # shellcheck disable=SC2086  # shape is a list of words
@@ -134,9 +136,13 @@ echo "sanitizers: $SANITIZERS"
 
 # ---- 4. quick benchmark ----------------------------------------------------------------------------
 banner "4. bench"
-# shellcheck disable=SC2086  # BENCH_ARGS is a list of words
-timed_step "$OUT/bench.log" "$BENCH_TIMEOUT" $PY -m bench.bench_decode $BENCH_ARGS --out "$OUT" --summary-file "$BENCH_SUMMARY"
-BENCH=$(step_result "$OUT/bench.log")
+if [ "${SKIP_BENCH:-0}" = 1 ]; then
+    BENCH="skipped (SKIP_BENCH=1)"
+else
+    # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
+    timed_step "$OUT/bench.log" "$BENCH_TIMEOUT" $PY -m bench.bench_decode $BENCH_ARGS --out "$OUT" --summary-file "$BENCH_SUMMARY"
+    BENCH=$(step_result "$OUT/bench.log")
+fi
 
 # ---- 5. summary, last ------------------------------------------------------------------------------
 {
