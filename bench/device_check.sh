@@ -13,6 +13,7 @@
 #   SKIP_BUILD=1   do not build; use the cute_mla already importable (also skipped when a prebuilt
 #                  module is found, installed or in python/)
 #   SKIP_TESTS=1   do not run the tests
+#   TEST_ARGS      extra pytest arguments (default --full-grid; empty for the default grid)
 #   SANITIZE=1     also run compute-sanitizer (memcheck, racecheck, synccheck) on three decode
 #                  shapes (bench/sanitize_decode.py), SANITIZE_TIMEOUT seconds each (default 90);
 #                  the reports go to sanitizers.log; SANITIZE_TOOLS picks the tools (default
@@ -100,7 +101,8 @@ banner "3. tests"
 if [ "${SKIP_TESTS:-0}" = 1 ]; then
     TESTS="skipped (SKIP_TESTS=1)"
 elif [ -d tests ]; then
-    timed_step "$OUT/tests.log" "$TEST_TIMEOUT" $PY -m pytest tests -q -rs --full-grid
+    # shellcheck disable=SC2086  # TEST_ARGS is a list of words
+    timed_step "$OUT/tests.log" "$TEST_TIMEOUT" $PY -m pytest tests -q -rs ${TEST_ARGS---full-grid}
     TESTS_RUN=$(step_result "$OUT/tests.log")
     # pytest's closing line, e.g. "12 passed, 3 skipped in 4.21s" (with or without ===== around it)
     TESTS_LINE=$(grep -E '[0-9]+ (passed|failed|skipped|errors?|xfailed|xpassed|deselected)|no tests ran' "$OUT/tests.log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')

@@ -27,7 +27,6 @@
 #pragma once
 
 #include <cute/atom/copy_atom.hpp>
-#include <cute/atom/copy_traits_sm75.hpp>
 #include <cute/atom/copy_traits_sm90.hpp>
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
@@ -251,22 +250,12 @@ struct ConsumerSm90 {
     Tensor sQ = make_tensor(make_smem_ptr(ss.q), typename T::SmemLayoutQ{});    // (64,576)
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
     Tensor tSrQ = thr_s.make_fragment_A(thr_s.partition_A(sQ));                 // (MMA,1,36)
-    // Q's first kQRegCols columns in registers for the RS k-steps.
-    typename T::TiledMmaSRegQ mma_rq;
-    auto thr_rq = mma_rq.get_thread_slice(tid);
-    constexpr int kQRegTile = T::kQRegCols > 0 ? T::kQRegCols : 64;
-    Tensor sQlo = local_tile(sQ, Shape<typename T::BlockM, Int<kQRegTile>>{},
-                             make_coord(_0{}, _0{}));                          // (64,256)
-    Tensor tSrQr = thr_rq.partition_fragment_A(sQlo);                           // (MMA,1,16)
-    auto q_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_rq);
-    auto thr_q_s2r = q_s2r.get_thread_slice(tid);
-    Tensor tQsQ = thr_q_s2r.partition_S(sQlo);
-    Tensor tQrQ = thr_q_s2r.retile_D(tSrQr);
-    // P leaves the accumulator layout by stmatrix (16 x 16 bytes a thread).
+    // P leaves the accumulator layout by stmatrix, four 16-byte rows a
+    // thread: element-wise stores were 16 generic ST.E a thread, and stmatrix
+    // was 1 % faster at h_q = 128 (stsm-qregs-ab_*_20261207-1301.txt).
     auto p_r2s = make_tiled_copy_C(Copy_Atom<SM90_U32x4_STSM_N, Element>{}, mma_s);
     auto thr_p_r2s = p_r2s.get_thread_slice(tid);
     Tensor tPsP = thr_p_r2s.partition_D(sP);
-    Tensor tSsP = thr_s.partition_C(sP);                                         // (MMA,1,1)
     Tensor cS = thr_s.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::BlockN>{}));
     Tensor cS_rc = make_tensor(cS.data(), detail::accumulator_rowcol(cS.layout()));  // (2,16)
@@ -297,10 +286,6 @@ struct ConsumerSm90 {
       if (has_kv) {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
-        if constexpr (T::kQRegCols > 0) {
-          copy(q_s2r, tQsQ, tQrQ);
-          warpgroup_fence_operand(tSrQr);
-        }
       }
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
@@ -322,44 +307,21 @@ struct ConsumerSm90 {
         // One commit group per group of boxes, each issued as soon as it lands.
         warpgroup_fence_operand(tSrS);
         mma_s.accumulate_ = GMMA::ScaleOut::Zero;
-        if constexpr (T::kQRegCols == 0) {
+        CUTE_UNROLL
+        for (int g = 0; g < T::kBoxGroups; ++g) {
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
+          TxBarrier::wait(&full[g], phase);
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
+          warpgroup_arrive();
           CUTE_UNROLL
-          for (int g = 0; g < T::kBoxGroups; ++g) {
-            if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
-            TxBarrier::wait(&full[g], phase);
-            if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
-            warpgroup_arrive();
-            CUTE_UNROLL
-            for (int k = g * kGroupSteps; k < (g + 1) * kGroupSteps; ++k) {
-              gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), tSrS);
-              mma_s.accumulate_ = GMMA::ScaleOut::One;
-            }
-            warpgroup_commit_batch();
+          for (int k = g * kGroupSteps; k < (g + 1) * kGroupSteps; ++k) {
+            gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), tSrS);
+            mma_s.accumulate_ = GMMA::ScaleOut::One;
           }
-        } else {
-          // Group and k-step as compile-time values: which of the two MMAs a
-          // k-step uses, and the register slice of Q it reads, are fixed.
-          mma_rq.accumulate_ = GMMA::ScaleOut::Zero;
-          for_each(make_int_sequence<T::kBoxGroups>{}, [&](auto g) {
-            if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
-            TxBarrier::wait(&full[g], phase);
-            if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
-            warpgroup_arrive();
-            for_each(make_int_sequence<kGroupSteps>{}, [&](auto kk) {
-              constexpr int k = decltype(g)::value * kGroupSteps + decltype(kk)::value;
-              if constexpr (k < T::kQRegSteps)
-                gemm(mma_rq, tSrQr(_, _, Int<k>{}), tSrK(_, _, Int<k>{}), tSrS);
-              else
-                gemm(mma_s, tSrQ(_, _, Int<k>{}), tSrK(_, _, Int<k>{}), tSrS);
-              mma_s.accumulate_ = GMMA::ScaleOut::One;
-              mma_rq.accumulate_ = GMMA::ScaleOut::One;
-            });
-            warpgroup_commit_batch();
-          });
+          warpgroup_commit_batch();
         }
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
-        if constexpr (T::kQRegCols > 0) warpgroup_fence_operand(tSrQr);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresDone, seq);
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
 
@@ -407,10 +369,7 @@ struct ConsumerSm90 {
         // The value warpgroups must be done with the previous page's P and scale.
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
         if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
-        if constexpr (T::kStoreProbsByStmatrix)
-          copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
-        else
-          copy(tSrP, tSsP);
+        copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
         if (tid % 4 == 0) {
           CUTE_UNROLL
           for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];

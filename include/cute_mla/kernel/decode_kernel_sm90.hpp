@@ -136,10 +136,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
     if (warp == Traits::kProducerWarp + 2)
       collective::ConsumerSm90<Traits>::publish(params, sched, m_tile, kv_head);
   } else if (warp < Traits::kWarpgroupThreads / 32) {
-    if constexpr (Traits::kScoreRegisters > 128)
-      cutlass::arch::warpgroup_reg_alloc<Traits::kScoreRegisters>();
-    else
-      cutlass::arch::warpgroup_reg_dealloc<Traits::kScoreRegisters>();
+    cutlass::arch::warpgroup_reg_dealloc<Traits::kScoreRegisters>();
     collective::ConsumerSm90<Traits>::run_scores(params, sched, ss, m_tile, kv_head);
   } else {
     cutlass::arch::warpgroup_reg_alloc<Traits::kPvRegisters>();

@@ -22,16 +22,6 @@
 
 #include "cute_mla/mla_shape.hpp"
 
-// Experiment switches, off by default until measured on the H100 (the
-// default kernel is the one the tests and the bench figures are from; see
-// bench/notes/tuning-log.md, session 13): kQRegCols and kStoreProbsByStmatrix.
-#ifndef CUTE_MLA_Q_REG_COLS
-#define CUTE_MLA_Q_REG_COLS 0
-#endif
-#ifndef CUTE_MLA_P_STSM
-#define CUTE_MLA_P_STSM 0
-#endif
-
 namespace cute_mla::kernel {
 
 template <class Element_>
@@ -67,18 +57,8 @@ struct DecodeTraitsSm90 {
   // pool a 512-thread CTA gets at launch (128 each). A P.V warpgroup holds its
   // 64 x 256 fp32 O accumulator (128 registers); the S warpgroup holds S
   // (32) and its bf16 copy.
-  // The S warpgroup may keep Q's first kQRegCols columns in registers
-  // (loaded once per request by ldmatrix) and issue those k-steps of S as RS
-  // wgmmas: each SS k-step reads Q's 64 x 16 slice from shared memory again,
-  // 2 KB per k-step, 32 KB of the ~310 KB a page moves through it at 256.
-  static constexpr int kQRegCols = CUTE_MLA_Q_REG_COLS;
-  // P from the S accumulators to shared memory by stmatrix (4 STSM a thread)
-  // instead of element-wise stores (16 a thread).
-  static constexpr bool kStoreProbsByStmatrix = CUTE_MLA_P_STSM != 0;
-  static constexpr int kQRegSteps = kQRegCols / 16;
-  static_assert(kQRegCols % 64 == 0 && kQRegCols <= 256, "whole 64-column boxes, at most 256");
-  static constexpr int kScoreRegisters = kQRegCols == 0 ? 112 : 80 + kQRegCols / 4;
-  static constexpr int kPvRegisters = kQRegCols == 0 ? 184 : 168;
+  static constexpr int kScoreRegisters = 112;
+  static constexpr int kPvRegisters = 184;
   static constexpr int kProducerRegisters = 32;
   static_assert(kWarpgroupThreads * (kScoreRegisters + kPvWarpgroups * kPvRegisters +
                                      kProducerRegisters) <= 65536, "register pool");
@@ -111,11 +91,6 @@ struct DecodeTraitsSm90 {
   using TiledMmaS = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
                                  cute::Shape<BlockM, BlockN, HeadDim>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::K>()));
-  // The same GEMM for the k-steps whose Q slice is in registers (A: RS).
-  using TiledMmaSRegQ = decltype(cute::make_tiled_mma(
-      cute::GMMA::rs_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, BlockN, cute::Int<(kQRegCols > 0 ? kQRegCols : 64)>>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::K>()));
   // O_h += P . V_h: 64 x 256 x 64 per warpgroup, P and V in smem, as two
   // 64 x 128 wgmmas per k-step: ptxas checks every instruction against the
