@@ -8,7 +8,8 @@
 #
 # Arguments: ROUNDS, then NAME=PATH of each built module, then `--` and split_sweep's arguments.
 # Each build gets a copy of python/cute_mla with its module in /tmp/ab_builds/NAME. Log: $OUT/ab.txt
-# (OUT defaults to /tmp/ab_builds).
+# (OUT defaults to /tmp/ab_builds). bench/build_variant.sh builds such modules (HEAD + patches +
+# CUDA flags) without touching the checkout.
 set -u -o pipefail
 rounds=$1
 shift
