@@ -39,8 +39,8 @@ done
 out=$root/build/$name
 rm -rf "$out"  # its cache names another (temporary) source tree
 mkdir -p "$root/build"
-PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH "$py" -m cmake -S "$tree" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH cmake -S "$tree" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCUTE_MLA_BUILD_PYTHON=ON -DCUTE_MLA_BUILD_TESTS=OFF -DCUTE_MLA_INSTALL=OFF \
     -DPython_EXECUTABLE="$(command -v "$py")" -DCMAKE_CUDA_FLAGS="$flags" > "$out.configure.log"
-PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH "$py" -m cmake --build "$out" > "$out.build.log"
+PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH cmake --build "$out" > "$out.build.log"
 ls "$out"/_C*.so
