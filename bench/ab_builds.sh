@@ -10,6 +10,9 @@
 # Each build gets a copy of python/cute_mla with its module in /tmp/ab_builds/NAME. Log: $OUT/ab.txt
 # (OUT defaults to /tmp/ab_builds). bench/build_variant.sh builds such modules (HEAD + patches +
 # CUDA flags) without touching the checkout.
+# AB_TESTS="tests/test_decode_gpu.py tests/test_nope_pe.py" runs those pytest files on every build
+# first (a line per build in the log and above the closing table); a build whose tests fail is
+# still timed (each point is checked against the float32 reference before it is timed anyway).
 set -u -o pipefail
 rounds=$1
 shift
@@ -31,6 +34,15 @@ for i in "${!names[@]}"; do
     cp python/cute_mla/*.py python/cute_mla/py.typed "$dir"/
     cp "${paths[$i]}" "$dir"/
 done
+if [ -n "${AB_TESTS:-}" ]; then
+    for name in "${names[@]}"; do
+        echo "== tests: $name" >&2
+        # shellcheck disable=SC2086  # AB_TESTS is a list of paths
+        summary=$(PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout "${AB_TESTS_TIMEOUT:-300}" \
+                  python3 -m pytest -q -p no:cacheprovider $AB_TESTS 2>&1 | tail -1)
+        echo "$name tests: $summary" | tee -a "$log"
+    done
+fi
 for r in $(seq 1 "$rounds"); do
     for name in "${names[@]}"; do
         echo "== round $r: $name" >&2
@@ -49,6 +61,10 @@ for line in open(log):
     if m:
         point = re.sub(r"\s+", " ", m.group(2)) + ("" if m.group(3) == "default" else " " + m.group(3))
         times.setdefault(point, {}).setdefault(m.group(1), []).append(float(m.group(4)))
+tests = [line.rstrip() for line in open(log) if re.match(r"\S+ tests: ", line)]
+if tests:
+    print("\n==== GPU tests per build ====")
+    print("\n".join(tests))
 print("\n==== graph replay us per build (each round; median) ====")
 print("point".ljust(40) + "".join(n.rjust(22) for n in names))
 for point, by in times.items():
