@@ -12,7 +12,7 @@
 # nanobind and CUTLASS headers the build uses; default python3), CUDA_HOME (default
 # /usr/local/cuda).
 set -euo pipefail
-usage() { sed -n '2,14p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0"; exit "${1:-0}"; }
 [ $# -ge 1 ] || usage 1
 case "$1" in -h|--help) usage 0 ;; esac
 name=$1
