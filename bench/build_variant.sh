@@ -27,8 +27,9 @@ done
 [ "${1:-}" = "--" ] && shift
 flags="$*"
 root=$(git rev-parse --show-toplevel)
-py=${PYTHON:-python3}
-cuda=${CUDA_HOME:-/usr/local/cuda}
+py=$(command -v "${PYTHON:-python3}")
+# The interpreter's environment first: its cmake and ninja when it has them.
+export PATH=${CUDA_HOME:-/usr/local/cuda}/bin:$(dirname "$py"):$PATH
 tree=$(mktemp -d /tmp/cute_mla_variant.XXXXXX)
 trap 'git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"' EXIT
 git -C "$root" worktree add --detach --quiet "$tree" HEAD
@@ -39,8 +40,8 @@ done
 out=$root/build/$name
 rm -rf "$out"  # its cache names another (temporary) source tree
 mkdir -p "$root/build"
-PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH cmake -S "$tree" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCUTE_MLA_BUILD_PYTHON=ON -DCUTE_MLA_BUILD_TESTS=OFF -DCUTE_MLA_INSTALL=OFF \
-    -DPython_EXECUTABLE="$(command -v "$py")" -DCMAKE_CUDA_FLAGS="$flags" > "$out.configure.log"
-PATH=$cuda/bin:$(dirname "$(command -v "$py")"):$PATH cmake --build "$out" > "$out.build.log"
+cmake -S "$tree" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTE_MLA_BUILD_PYTHON=ON \
+    -DCUTE_MLA_BUILD_TESTS=OFF -DCUTE_MLA_INSTALL=OFF -DPython_EXECUTABLE="$py" \
+    -DCMAKE_CUDA_FLAGS="$flags" > "$out.configure.log"
+cmake --build "$out" > "$out.build.log"
 ls "$out"/_C*.so
