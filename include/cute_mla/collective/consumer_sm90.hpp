@@ -486,7 +486,7 @@ struct ConsumerSm90 {
       *reinterpret_cast<uint4*>(&sK(r, col)) = make_uint4(0, 0, 0, 0);
     }
     cutlass::arch::fence_view_async_shared();
-    sync(kernel::NamedBarrier::kTailZeroed, Traits::kWarpgroupThreads);
+    sync(kernel::NamedBarrier::kScoresOnly, Traits::kWarpgroupThreads);
   }
 
   // The row sums over the quad, posted for the value warpgroups; the LSE.
@@ -676,7 +676,8 @@ struct ConsumerSm90 {
       total[i] = detail::quad_sum(row_sum[i]);
       lse2[i] = has_kv && total[i] > 0.f ? row_max[i] + log2f(total[i]) : -INFINITY;
     }
-    // (1) The P.V warpgroups are past every read of the previous epilogue.
+    // (1) The P.V warpgroups are past every read of the previous epilogue
+    // (they arrive, this warpgroup waits).
     sync(kernel::NamedBarrier::kPairExchange);
     if (tid % 4 == 0) {
       CUTE_UNROLL
@@ -686,8 +687,11 @@ struct ConsumerSm90 {
       }
     }
     if (tid == 0) ss.pair_ready = ready ? 1 : 0;
-    // (2) Posted; thread 0's acquire is ordered before every thread's reads.
-    sync(kernel::NamedBarrier::kPairExchange);
+    // (2) Posted: the P.V warpgroups may read (this warpgroup arrives, they
+    // wait); thread 0's acquire and store are ordered before every S
+    // thread's read of pair_ready by the S warpgroup's own barrier.
+    arrive(kernel::NamedBarrier::kPairPosted);
+    sync(kernel::NamedBarrier::kScoresOnly, Traits::kWarpgroupThreads);
     const bool ok = ss.pair_ready != 0;
     if (tid == 0 && ok) *reinterpret_cast<volatile uint64_t*>(sp.flag) = 0;
     if (tid % 4 != 0 || params.lse == nullptr) return;
@@ -709,8 +713,8 @@ struct ConsumerSm90 {
                                                 CoordTensor const& cO_rc) {
     using namespace cute;
     const int32_t col0 = half * Traits::kColsPerWarpgroup;
-    sync(kernel::NamedBarrier::kPairExchange);  // (1)
-    sync(kernel::NamedBarrier::kPairExchange);  // (2)
+    arrive(kernel::NamedBarrier::kPairExchange);  // (1)
+    sync(kernel::NamedBarrier::kPairPosted);      // (2)
     const bool ok = ss.pair_ready != 0;
     const float nan = __int_as_float(0x7fffffff);
     CUTE_UNROLL
