@@ -256,9 +256,12 @@ def test_two_piece_requests_merge_whatever_the_workspace_held(how):
     the bits of the cached workspace's call, eagerly and in a graph replayed three times on the
     same workspace (a graph keeps one token: a flag left set by a replay would let the next
     replay merge before the first piece's partial is written)."""
-    b, h_q = 64, 128
+    b, h_q = 80, 128
     inp = make_decode_inputs(b, 1, h_q, 1, 3000, varlen=True, seed=5)
     meta, splits = cute_mla.get_mla_metadata(inp.cache_seqlens, h_q, 1)
+    # The decode kernel merges pairs only with a batch at least as large as the parts
+    # (kernel::merge_pairs_in_decode); below that the combine merges them.
+    assert b >= meta.shape[0], f"batch {b} < {meta.shape[0]} parts: the combine would merge the pairs"
     pieces = (splits[1:b + 1] - splits[:b]).cpu()
     assert int((pieces == 2).sum()) >= 16, f"the plan has too few two-piece requests: {pieces.tolist()}"
     args = (inp.q, inp.k_cache, inp.block_table, inp.cache_seqlens, DV, meta, splits)

@@ -120,7 +120,7 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   char* base = static_cast<char*>(workspace);
   p->lse_accum = reinterpret_cast<float*>(base + w.lse_offset);
   p->o_accum = reinterpret_cast<float*>(base + w.o_offset);
-  p->pair_flags = kernel::merge_pairs_in_decode(rows_per_kv_head(a))
+  p->pair_flags = kernel::merge_pairs_in_decode(rows_per_kv_head(a), a.batch, a.num_sm_parts)
                       ? reinterpret_cast<uint64_t*>(base + w.flags_offset)
                       : nullptr;
   p->pair_flag_tiles = int32_t(w.flag_tiles);
@@ -147,7 +147,7 @@ CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
   c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
   c.num_splits = a.num_splits;
   c.num_splits_ready = true;  // planned before the decode kernel started
-  c.pairs_merged = kernel::merge_pairs_in_decode(rows_per_kv_head(a));  // see there
+  c.pairs_merged = kernel::merge_pairs_in_decode(rows_per_kv_head(a), a.batch, a.num_sm_parts);  // see there
   copy_outputs(a, &c);
   return c;
 }

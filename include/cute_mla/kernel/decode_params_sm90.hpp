@@ -87,15 +87,23 @@ inline uint64_t kv_cache_hint_for(int32_t batch, int32_t num_sm_parts) {
 }
 
 // Whether the decode kernel merges requests of exactly two pieces itself
-// (pair_flags) instead of leaving them to the combine kernel. Measured on an
-// H100 (graph replay, same build with and without, two rounds on each of two
-// machines, bench/notes/tuning-log.md session 10): with 128 rows per KV head
-// b=128 L=1K 113.4 -> 109.1 us, L=4K 297.5 -> 289.9, L=16K 995.7 -> 987.7,
-// s_q=2 L=4K 512.4 -> 505.0; with 16 rows (b=128 L=16K, memory-bound)
-// 807.4 -> 812.9, where the combine's pass was short already and the merge
-// adds its loads to the end of every CTA. b=1 and b=8 (many pieces per
-// request, few pairs) unchanged.
-inline bool merge_pairs_in_decode(int32_t rows_per_kv_head) { return rows_per_kv_head >= 128; }
+// (pair_flags) instead of leaving them to the combine kernel: with 128 or more
+// rows per KV head and a batch at least as large as the parts. Measured on an
+// H100 (graph replay): with 128 rows the merge took b=128 L=1K 113.4 -> 109.1
+// us, L=4K 297.5 -> 289.9, L=16K 995.7 -> 987.7, s_q=2 L=4K 512.4 -> 505.0
+// (two machines, session 10); with 16 rows (b=128 L=16K, memory-bound) it
+// lost, 807.4 -> 812.9, the combine's pass being short already. Below the
+// parts' count most requests are cut into three or more pieces, the combine
+// runs anyway, and a plan with even one merged pair was 4-5 us slower: same
+// build, merge on / off, three rounds (session 15,
+// bench/results/pair-merge-gate-ab_*_20261207-1612.txt): b=8 h_q=128 L=1K
+// 33.8 -> 29.2, b=16 33.5 -> 29.3, b=32 46.8 -> 41.2, b=32 L=4K 84.1 -> 78.6,
+// s_q=2 b=8 L=1K 35.1 -> 29.5, b=16 45.5 -> 37.6, b=32 64.8 -> 61.0, b=8 L=4K
+// 58.1 -> 51.9; b=64 (66 parts) 75.6 -> 74.9; b = 1 and 128 unchanged. The
+// gate 2 * batch >= parts lost b=32 s_q=2 L=1K's gain (33 parts).
+inline bool merge_pairs_in_decode(int32_t rows_per_kv_head, int32_t batch, int32_t num_sm_parts) {
+  return rows_per_kv_head >= 128 && batch >= num_sm_parts;
+}
 
 inline int32_t heads_pad_log2(int32_t heads_per_kv) {
   int32_t l = 0;
