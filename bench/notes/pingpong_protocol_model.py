@@ -1,0 +1,218 @@
+"""A model of the ping-pong draft's synchronisation (bench/notes/attempt-pingpong-kernel.diff).
+
+The producer warp and the two consumer warpgroups of one CTA (no cluster) are generators that
+yield the barrier operations the draft performs, in its order; a scheduler runs them in random
+interleavings with random copy latencies and reports a deadlock, a named barrier that one
+warpgroup reaches twice in one generation (undefined in hardware), a stage half refilled while a
+warpgroup may still read it, or Q replaced while read. It checks the protocol, not the code: keep
+it in step with the diff by hand.
+
+    python bench/notes/pingpong_protocol_model.py --runs 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+
+class Violation(Exception):
+    pass
+
+
+class MBarrier:
+    """An mbarrier: `count` arrivals (plus the expected bytes, here one 'landed' event) complete a
+    phase and flip its parity; wait(p) blocks while the current parity is p."""
+
+    def __init__(self, name, count):
+        self.name, self.count, self.pending, self.parity = name, count, count, 0
+
+    def arrive(self, n=1):
+        self.pending -= n
+        if self.pending < 0:
+            raise Violation(f"{self.name}: more arrivals than its count in one phase")
+        if self.pending == 0:
+            self.parity ^= 1
+            self.pending = self.count
+
+    def done(self, parity):
+        return self.parity != parity
+
+
+class NamedBarrier:
+    def __init__(self, name, count):
+        self.name, self.count, self.arrived, self.generation = name, count, {}, 0
+
+    def add(self, who, n):
+        if who in self.arrived:
+            raise Violation(f"{self.name}: {who} reached it twice in generation {self.generation}")
+        self.arrived[who] = n
+        if sum(self.arrived.values()) == self.count:
+            self.arrived = {}
+            self.generation += 1
+
+
+def pieces_of(rng):
+    """A part: requests walked last to first, each with 0..5 pages."""
+    return [rng.choice([0, 1, 1, 2, 3, 4, 5]) for _ in range(rng.randint(1, 4))]
+
+
+def run_once(rng, pieces, one_id=False):
+    full = [[MBarrier(f"full[{s}][{h}]", 1) for h in range(2)] for s in range(2)]
+    empty = [[MBarrier(f"empty[{s}][{h}]", 8) for h in range(2)] for s in range(2)]
+    q_full, q_empty = MBarrier("q_full", 1), MBarrier("q_empty", 256)
+    named = {}
+    # What each half of each stage holds (page seq) and who may still read it.
+    readers = {}
+    in_flight = []  # (time, barrier) of copies landing
+
+    def nb(name):
+        if one_id:  # the draft's first version: one id for both page parities
+            name = name.rstrip("01")
+        return named.setdefault(name, NamedBarrier(name, 256))
+
+    def producer():
+        q_loads = kv_loads = 0
+        for pages in pieces:
+            if pages == 0:
+                continue
+            if q_loads > 0:
+                while not q_empty.done((q_loads - 1) & 1):
+                    yield "wait"
+            in_flight.append((rng.randint(1, 30), q_full, "Q"))
+            q_loads += 1
+            for _ in range(pages):
+                s, rnd = kv_loads % 2, kv_loads // 2
+                for h in range(2):
+                    if rnd > 0:
+                        while not empty[s][h].done((rnd - 1) & 1):
+                            yield "wait"
+                    if readers.get((s, h)):
+                        raise Violation(f"stage {s} half {h} refilled while {readers[(s, h)]} may read it")
+                    in_flight.append((rng.randint(1, 30), full[s][h], (s, h)))
+                    yield "issue"
+                kv_loads += 1
+
+    def consumer(w):
+        kv_uses = q_uses = 0
+        for pages in pieces:
+            has_kv = pages > 0
+            if has_kv:
+                while not q_full.done(q_uses & 1):
+                    yield "wait"
+                q_uses += 1
+            owned = [k for k in range(pages) if (kv_uses + k) & 1 == w]
+            last_owned = owned[-1] if owned else -1
+            if has_kv and last_owned < 0:
+                q_empty.arrive(128)
+            for k in range(pages):
+                s, phase = kv_uses % 2, (kv_uses // 2) & 1
+                kv_uses += 1
+                if s == w:  # owner
+                    for h in range(2):
+                        while not full[s][h].done(phase):
+                            yield "wait"
+                        readers.setdefault((s, h), set()).add(w)
+                    yield "S"
+                    if k == last_owned:
+                        q_empty.arrive(128)
+                    if w == 1:
+                        readers[(s, 0)].discard(w)
+                        empty[s][0].arrive(4)
+                    nb(f"max{s}").add(w, 128)
+                    yield "post P"
+                    nb(f"probs{s}").add(w, 128)
+                    yield "RS PV"
+                    if w == 0:
+                        readers[(s, 0)].discard(w)
+                        empty[s][0].arrive(4)
+                    readers[(s, 1)].discard(w)
+                    empty[s][1].arrive(4)
+                else:
+                    b = nb(f"max{s}")
+                    gen = b.generation
+                    b.add(w, 128)
+                    while b.generation == gen:
+                        yield "wait"
+                    if not full[s][0].done(phase) or not full[s][1].done(phase):
+                        raise Violation(f"wg{w}: the owner's post came before page {kv_uses - 1} landed")
+                    if w == 1:
+                        empty[s][0].arrive(4)
+                    else:
+                        readers.setdefault((s, 0), set()).add(w)
+                    readers.setdefault((s, 1), set()).add(w)
+                    b = nb(f"probs{s}")
+                    gen = b.generation
+                    b.add(w, 128)
+                    while b.generation == gen:
+                        yield "wait"
+                    yield "SS PV"
+                    if w == 0:
+                        readers[(s, 0)].discard(w)
+                        empty[s][0].arrive(4)
+                    readers[(s, 1)].discard(w)
+                    empty[s][1].arrive(4)
+            if has_kv:
+                b = nb("sums")
+                gen = b.generation
+                b.add(w, 128)
+                while b.generation == gen:
+                    yield "wait"
+
+    procs = {"producer": producer(), "wg0": consumer(0), "wg1": consumer(1)}
+    alive = dict(procs)
+    # Each run gives each role a speed: the interleavings a uniform round robin never makes
+    # (one warpgroup stalled for a long while) are where generations could overlap.
+    speed = {name: rng.choice([0.02, 0.1, 0.5, 1.0]) for name in procs}
+    steps = idle = 0
+    while alive or in_flight:
+        steps += 1
+        if steps > 2000000:
+            raise Violation("no progress (livelock?)")
+        # land copies whose time has come
+        for item in list(in_flight):
+            t, bar, what = item
+            if t <= 0:
+                in_flight.remove(item)
+                bar.arrive()
+            else:
+                in_flight[in_flight.index(item)] = (t - 1, bar, what)
+        progressed = False
+        for name in rng.sample(list(alive), len(alive)):
+            if rng.random() > speed[name]:
+                continue
+            try:
+                op = next(alive[name])
+            except StopIteration:
+                del alive[name]
+                progressed = True
+                continue
+            if op != "wait":
+                progressed = True
+        idle = 0 if progressed or in_flight else idle + 1
+        if idle > 5000:  # every live role tried many times and only waited
+            raise Violation(f"deadlock: {sorted(alive)} waiting; pieces {pieces}")
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--one-id", action="store_true",
+                    help="one barrier id for both page parities (the first draft): should fail")
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    for i in range(a.runs):
+        pieces = pieces_of(rng)
+        try:
+            run_once(rng, pieces, a.one_id)
+        except Violation as v:
+            print(f"run {i}, pieces (pages per request, walk order) {pieces}: {v}")
+            raise SystemExit(1)
+    print(f"{a.runs} random parts and interleavings: no deadlock, no barrier generation reached twice,"
+          " no half refilled while read")
+
+
+if __name__ == "__main__":
+    main()
