@@ -66,6 +66,17 @@ def run_once(rng, pieces, one_id=False):
     readers = {}
     in_flight = []  # (time, barrier) of copies landing
 
+    def release(w, s, h):  # warpgroup w's four warps are done with half h of stage s
+        readers.get((s, h), set()).discard(w)
+        empty[s][h].arrive(4)
+
+    def sync(name, w):  # bar.sync: arrive, then wait for the generation to complete
+        b = nb(name)
+        gen = b.generation
+        b.add(w, 128)
+        while b.generation == gen:
+            yield "wait"
+
     def nb(name):
         if one_id:  # the draft's first version: one id for both page parities
             name = name.rstrip("01")
@@ -117,47 +128,28 @@ def run_once(rng, pieces, one_id=False):
                     if k == last_owned:
                         q_empty.arrive(128)
                     if w == 1:
-                        readers[(s, 0)].discard(w)
-                        empty[s][0].arrive(4)
+                        release(w, s, 0)
                     nb(f"max{s}").add(w, 128)
                     yield "post P"
                     nb(f"probs{s}").add(w, 128)
                     yield "RS PV"
-                    if w == 0:
-                        readers[(s, 0)].discard(w)
-                        empty[s][0].arrive(4)
-                    readers[(s, 1)].discard(w)
-                    empty[s][1].arrive(4)
                 else:
-                    b = nb(f"max{s}")
-                    gen = b.generation
-                    b.add(w, 128)
-                    while b.generation == gen:
-                        yield "wait"
+                    yield from sync(f"max{s}", w)
                     if not full[s][0].done(phase) or not full[s][1].done(phase):
                         raise Violation(f"wg{w}: the owner's post came before page {kv_uses - 1} landed")
                     if w == 1:
-                        empty[s][0].arrive(4)
+                        release(w, s, 0)
                     else:
                         readers.setdefault((s, 0), set()).add(w)
                     readers.setdefault((s, 1), set()).add(w)
-                    b = nb(f"probs{s}")
-                    gen = b.generation
-                    b.add(w, 128)
-                    while b.generation == gen:
-                        yield "wait"
+                    yield from sync(f"probs{s}", w)
                     yield "SS PV"
-                    if w == 0:
-                        readers[(s, 0)].discard(w)
-                        empty[s][0].arrive(4)
-                    readers[(s, 1)].discard(w)
-                    empty[s][1].arrive(4)
+                # after its P V: warpgroup 0 is done with the left half, both with the right
+                if w == 0:
+                    release(w, s, 0)
+                release(w, s, 1)
             if has_kv:
-                b = nb("sums")
-                gen = b.generation
-                b.add(w, 128)
-                while b.generation == gen:
-                    yield "wait"
+                yield from sync("sums", w)
 
     procs = {"producer": producer(), "wg0": consumer(0), "wg1": consumer(1)}
     alive = dict(procs)
