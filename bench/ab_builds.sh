@@ -13,6 +13,8 @@
 # AB_TESTS="tests/test_decode_gpu.py tests/test_nope_pe.py" runs those pytest files on every build
 # first (a line per build in the log and above the closing table); a build whose tests fail is
 # still timed (each point is checked against the float32 reference before it is timed anyway).
+# AB_ROUND_TIMEOUT (default 300) bounds each build's round, AB_TESTS_TIMEOUT (300) its tests: a
+# build that hangs (a barrier error) then costs that long, not the whole device call.
 set -u -o pipefail
 rounds=$1
 shift
@@ -38,7 +40,7 @@ if [ -n "${AB_TESTS:-}" ]; then
     for name in "${names[@]}"; do
         echo "== tests: $name" >&2
         # shellcheck disable=SC2086  # AB_TESTS is a list of paths
-        summary=$(PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout "${AB_TESTS_TIMEOUT:-300}" \
+        summary=$(PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout -k 5 "${AB_TESTS_TIMEOUT:-300}" \
                   python3 -m pytest -q -p no:cacheprovider $AB_TESTS 2>&1 | tail -1)
         echo "$name tests: $summary" | tee -a "$log"
     done
@@ -47,7 +49,8 @@ for r in $(seq 1 "$rounds"); do
     for name in "${names[@]}"; do
         echo "== round $r: $name" >&2
         # (split_sweep repeats its lines in a closing summary: stop at it)
-        PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} python3 -m bench.split_sweep "$@" 2>&1 \
+        PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout -k 5 "${AB_ROUND_TIMEOUT:-300}" \
+            python3 -m bench.split_sweep "$@" 2>&1 \
             | awk '/==== split sweep/ {exit} /graph=|Error|error/ {print; fflush()}' \
             | sed -u "s/^/$name r$r /" | tee -a "$log"
     done
