@@ -57,7 +57,7 @@ def pieces_of(rng):
     return [rng.choice([0, 1, 1, 2, 3, 4, 5]) for _ in range(rng.randint(1, 4))]
 
 
-def run_once(rng, pieces, one_id=False):
+def run_once(rng, pieces, one_id=False, defer=False):
     full = [[MBarrier(f"full[{s}][{h}]", 1) for h in range(2)] for s in range(2)]
     empty = [[MBarrier(f"empty[{s}][{h}]", 8) for h in range(2)] for s in range(2)]
     q_full, q_empty = MBarrier("q_full", 1), MBarrier("q_empty", 256)
@@ -69,6 +69,11 @@ def run_once(rng, pieces, one_id=False):
     def release(w, s, h):  # warpgroup w's four warps are done with half h of stage s
         readers.get((s, h), set()).discard(w)
         empty[s][h].arrive(4)
+
+    def release_after_pv(w, s):  # warpgroup 0 is done with the left half, both with the right
+        if w == 0:
+            release(w, s, 0)
+        release(w, s, 1)
 
     def sync(name, w):  # bar.sync: arrive, then wait for the generation to complete
         b = nb(name)
@@ -116,6 +121,7 @@ def run_once(rng, pieces, one_id=False):
             last_owned = owned[-1] if owned else -1
             if has_kv and last_owned < 0:
                 q_empty.arrive(128)
+            deferred = None  # defer: the other page's stage whose P V is still in flight
             for k in range(pages):
                 s, phase = kv_uses % 2, (kv_uses // 2) & 1
                 kv_uses += 1
@@ -124,6 +130,10 @@ def run_once(rng, pieces, one_id=False):
                         while not full[s][h].done(phase):
                             yield "wait"
                         readers.setdefault((s, h), set()).add(w)
+                    yield "S issued"
+                    if deferred is not None:  # wait<2>: the P V before both S groups is done
+                        release_after_pv(w, deferred)
+                        deferred = None
                     yield "S"
                     if k == last_owned:
                         q_empty.arrive(128)
@@ -143,11 +153,11 @@ def run_once(rng, pieces, one_id=False):
                         readers.setdefault((s, 0), set()).add(w)
                     readers.setdefault((s, 1), set()).add(w)
                     yield from sync(f"probs{s}", w)
-                    yield "SS PV"
-                # after its P V: warpgroup 0 is done with the left half, both with the right
-                if w == 0:
-                    release(w, s, 0)
-                release(w, s, 1)
+                    yield "SS PV issued"
+                    if defer and k + 1 < pages:  # retired under the next (own) page's S
+                        deferred = s
+                        continue
+                release_after_pv(w, s)
             if has_kv:
                 yield from sync("sums", w)
 
@@ -226,6 +236,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--defer", action="store_true",
+                    help="CUTE_MLA_PINGPONG_DEFER_PV=1: the other page's P V retired under the next S")
     ap.add_argument("--one-id", action="store_true",
                     help="one barrier id for both page parities (the first draft): should fail")
     a = ap.parse_args()
@@ -233,7 +245,7 @@ def main():
     for i in range(a.runs):
         pieces = pieces_of(rng)
         try:
-            run_once(rng, pieces, a.one_id)
+            run_once(rng, pieces, a.one_id, a.defer)
             check_math(rng, rng.randint(1, 7))
         except Violation as v:
             print(f"run {i}, pieces (pages per request, walk order) {pieces}: {v}")
