@@ -90,6 +90,72 @@ CUTE_DEVICE float quad_sum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// Rows [first, rows) of a K-major tile in shared memory set to zero, 16 bytes
+// a store, by `threads` threads of which this is `tid`; fenced for the async
+// proxy (the wgmmas that read the tile next). The caller's barrier follows.
+template <class SmemTensor>
+CUTE_DEVICE void zero_rows_from(SmemTensor& t, int32_t first, int tid, int threads) {
+  using namespace cute;
+  using Element = typename SmemTensor::value_type;
+  constexpr int kChunk = 16 / int(sizeof(Element));
+  constexpr int kRowsTotal = decltype(size<0>(t))::value;
+  constexpr int kChunksPerRow = decltype(size<1>(t))::value / kChunk;
+  if (first < 0) first = 0;
+  const int32_t chunks = (kRowsTotal - first) * kChunksPerRow;
+  for (int32_t c = tid; c < chunks; c += threads) {
+    const int32_t r = first + c / kChunksPerRow;
+    const int32_t col = (c % kChunksPerRow) * kChunk;
+    *reinterpret_cast<uint4*>(&t(r, col)) = make_uint4(0, 0, 0, 0);
+  }
+  cutlass::arch::fence_view_async_shared();
+}
+
+// One page of the online softmax, in the log2 domain, on this thread's rows
+// of S (rows x keys, keys from first_key): keys at or past a row's key_limit
+// are masked, row_max and row_sum move on, S becomes P = 2^(S * scale_log2 -
+// max), and scale is each row's rescale of what came before.
+template <class STensor, class CoordTensor>
+CUTE_DEVICE void online_softmax(STensor& S, CoordTensor const& cS_rc, int32_t first_key,
+                                int32_t keys, int32_t const* key_limit, float scale_log2,
+                                float* row_max, float* row_sum, float* scale) {
+  using namespace cute;
+  constexpr int kRows = decltype(size<0>(S))::value;
+  // Only a page that reaches past a row's last key needs the mask.
+  if (first_key + keys > min(key_limit[0], key_limit[kRows - 1])) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      CUTE_UNROLL
+      for (int j = 0; j < size<1>(S); ++j)
+        if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
+    }
+  }
+  CUTE_UNROLL
+  for (int i = 0; i < kRows; ++i) {
+    // Four partial maxima and sums: a chain of 32 dependent instructions
+    // was most of the softmax's ~830 cycles between S and P (trace_decode).
+    constexpr int kLanes = 4;
+    float part[kLanes];
+    CUTE_UNROLL
+    for (int l = 0; l < kLanes; ++l) part[l] = -INFINITY;
+    CUTE_UNROLL
+    for (int j = 0; j < size<1>(S); ++j) part[j % kLanes] = fmaxf(part[j % kLanes], S(i, j));
+    const float tile_max = fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
+    const float new_max = fmaxf(row_max[i], quad_max(tile_max) * scale_log2);
+    // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
+    const float base = new_max == -INFINITY ? 0.f : new_max;
+    scale[i] = fast_exp2(row_max[i] - base);
+    row_max[i] = new_max;
+    CUTE_UNROLL
+    for (int l = 0; l < kLanes; ++l) part[l] = 0.f;
+    CUTE_UNROLL
+    for (int j = 0; j < size<1>(S); ++j) {
+      S(i, j) = fast_exp2(fmaf(S(i, j), scale_log2, -base));
+      part[j % kLanes] += S(i, j);
+    }
+    row_sum[i] = row_sum[i] * scale[i] + ((part[0] + part[1]) + (part[2] + part[3]));
+  }
+}
+
 }  // namespace detail
 
 template <class Traits>
@@ -326,43 +392,9 @@ struct ConsumerSm90 {
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
 
         Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
-        const int32_t first_key = blk * T::kBlockN;
-        // Only a page that reaches past a row's last key needs the mask.
-        if (first_key + T::kBlockN > min(key_limit[0], key_limit[1])) {
-          CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) {
-            CUTE_UNROLL
-            for (int j = 0; j < size<1>(S); ++j)
-              if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
-          }
-        }
         float scale[kRows];
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) {
-          // Four partial maxima and sums: a chain of 32 dependent instructions
-          // was most of the softmax's ~830 cycles between S and P (trace_decode).
-          constexpr int kLanes = 4;
-          float part[kLanes];
-          CUTE_UNROLL
-          for (int l = 0; l < kLanes; ++l) part[l] = -INFINITY;
-          CUTE_UNROLL
-          for (int j = 0; j < size<1>(S); ++j) part[j % kLanes] = fmaxf(part[j % kLanes], S(i, j));
-          const float tile_max = fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
-          const float new_max =
-              fmaxf(row_max[i], detail::quad_max(tile_max) * params.scale_log2);
-          // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
-          const float base = new_max == -INFINITY ? 0.f : new_max;
-          scale[i] = detail::fast_exp2(row_max[i] - base);
-          row_max[i] = new_max;
-          CUTE_UNROLL
-          for (int l = 0; l < kLanes; ++l) part[l] = 0.f;
-          CUTE_UNROLL
-          for (int j = 0; j < size<1>(S); ++j) {
-            S(i, j) = detail::fast_exp2(fmaf(S(i, j), params.scale_log2, -base));
-            part[j % kLanes] += S(i, j);
-          }
-          row_sum[i] = row_sum[i] * scale[i] + ((part[0] + part[1]) + (part[2] + part[3]));
-        }
+        detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit, params.scale_log2,
+                               row_max, row_sum, scale);
         Tensor tSrP = make_tensor_like<Element>(tSrS);
         CUTE_UNROLL
         for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
@@ -475,17 +507,7 @@ struct ConsumerSm90 {
   // (NaN in tests): zero them, 16 bytes at a time, before a GEMM reads them.
   template <class SmemTensor>
   CUTE_DEVICE static void zero_tail_rows(SmemTensor& sK, int32_t rows_in_page) {
-    using namespace cute;
-    constexpr int kChunk = 16 / int(sizeof(Element));
-    constexpr int kChunksPerRow = Traits::kHeadDim / kChunk;
-    const int32_t first = rows_in_page < 0 ? 0 : rows_in_page;
-    const int32_t chunks = (Traits::kBlockN - first) * kChunksPerRow;
-    for (int32_t c = threadIdx.x; c < chunks; c += Traits::kWarpgroupThreads) {
-      const int32_t r = first + c / kChunksPerRow;
-      const int32_t col = (c % kChunksPerRow) * kChunk;
-      *reinterpret_cast<uint4*>(&sK(r, col)) = make_uint4(0, 0, 0, 0);
-    }
-    cutlass::arch::fence_view_async_shared();
+    detail::zero_rows_from(sK, rows_in_page, threadIdx.x, Traits::kWarpgroupThreads);
     sync(kernel::NamedBarrier::kScoresOnly, Traits::kWarpgroupThreads);
   }
 

@@ -69,6 +69,10 @@ struct MlaDecode {
   static CombineArguments combine_arguments(DecodeArguments const& a, void* workspace);
   static CheckResult run(DecodeArguments const& a, void* workspace, int64_t workspace_bytes,
                          cudaStream_t stream);
+  // The decode kernel's and the combine's shared answer (kernel::merge_pairs_in_decode).
+  static bool pairs_in_decode(DecodeArguments const& a) {
+    return kernel::merge_pairs_in_decode(rows_per_kv_head(a), a.batch, a.num_sm_parts);
+  }
 };
 
 template <class Element>
@@ -120,7 +124,7 @@ CheckResult MlaDecode<Element>::initialize(DecodeArguments const& a, void* works
   char* base = static_cast<char*>(workspace);
   p->lse_accum = reinterpret_cast<float*>(base + w.lse_offset);
   p->o_accum = reinterpret_cast<float*>(base + w.o_offset);
-  p->pair_flags = kernel::merge_pairs_in_decode(rows_per_kv_head(a), a.batch, a.num_sm_parts)
+  p->pair_flags = pairs_in_decode(a)
                       ? reinterpret_cast<uint64_t*>(base + w.flags_offset)
                       : nullptr;
   p->pair_flag_tiles = int32_t(w.flag_tiles);
@@ -147,7 +151,7 @@ CombineArguments MlaDecode<Element>::combine_arguments(DecodeArguments const& a,
   c.lse_accum = reinterpret_cast<const float*>(base + w.lse_offset);
   c.num_splits = a.num_splits;
   c.num_splits_ready = true;  // planned before the decode kernel started
-  c.pairs_merged = kernel::merge_pairs_in_decode(rows_per_kv_head(a), a.batch, a.num_sm_parts);  // see there
+  c.pairs_merged = pairs_in_decode(a);
   copy_outputs(a, &c);
   return c;
 }
