@@ -226,17 +226,26 @@ struct PagedKvTmaSm90 {
 #pragma unroll
     for (int c = 0; c < Traits::kBoxes; ++c) {
       if (c % cluster != rank) continue;
-      uint64_t* bar = &bars[c / Traits::kBoxesPerGroup];
-      const bool is_rope = c == Traits::kLatentBoxes;
-      CUtensorMap const* map = is_rope ? &rope : &latent;
-      const int32_t col = is_rope ? 0 : c * kBoxCols;
-      if (cluster == 1)
-        cute::SM90_TMA_LOAD_4D::copy(map, bar, cache_hint, smem + c * kBoxElems, col, 0,
-                                     kv_head, page);
-      else
-        cute::SM90_TMA_LOAD_MULTICAST_4D::copy(map, bar, everyone, cache_hint,
-                                               smem + c * kBoxElems, col, 0, kv_head, page);
+      load_box(latent, rope, &bars[c / Traits::kBoxesPerGroup], smem, c, kv_head, page, cluster,
+               everyone, cache_hint);
     }
+  }
+
+  // Box c of one page (latent boxes 0-7, the RoPE box 8) into its place in
+  // the stage at `smem`, completing `bar`; multicast to `everyone` in a cluster.
+  CUTE_DEVICE static void load_box(CUtensorMap const& latent, CUtensorMap const& rope,
+                                   uint64_t* bar, Element* smem, int c, int32_t kv_head,
+                                   int32_t page, int32_t cluster, uint16_t everyone,
+                                   uint64_t cache_hint) {
+    const bool is_rope = c == Traits::kLatentBoxes;
+    CUtensorMap const* map = is_rope ? &rope : &latent;
+    const int32_t col = is_rope ? 0 : c * kBoxCols;
+    if (cluster == 1)
+      cute::SM90_TMA_LOAD_4D::copy(map, bar, cache_hint, smem + c * kBoxElems, col, 0, kv_head,
+                                   page);
+    else
+      cute::SM90_TMA_LOAD_MULTICAST_4D::copy(map, bar, everyone, cache_hint, smem + c * kBoxElems,
+                                             col, 0, kv_head, page);
   }
 
   // The nine boxes of query tile `m_tile` of (request, kv head), laid out
