@@ -24,9 +24,26 @@ struct ProducerSm90 {
   template <class Storage>
   CUTE_DEVICE static void run(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
                               Storage& ss, int32_t m_tile, int32_t kv_head) {
+    const int32_t rank = params.cluster_tiles > 1 ? int32_t(cute::block_rank_in_cluster()) : 0;
+    walk(params, sched, ss, m_tile, kv_head, [&](int32_t kv_loads, int32_t page) {
+      const int32_t stage = kv_loads % Traits::kStages;
+      const int32_t round = kv_loads / Traits::kStages;
+      kernel::trace::stamp(kernel::trace::kProducerWait, kv_loads);
+      if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
+      kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
+      Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
+                       kv_head, page, rank, params.cluster_tiles, params.kv_cache_hint);
+    });
+  }
+
+  // The part's walk: Q once per request with KV (after the previous Q's
+  // readers released it), then load_page(kv_loads, pool page) for every page
+  // in order, kv_loads counting the pages loaded so far.
+  template <class Storage, class LoadPage>
+  CUTE_DEVICE static void walk(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
+                               Storage& ss, int32_t m_tile, int32_t kv_head, LoadPage&& load_page) {
     int32_t q_loads = 0;
     int32_t kv_loads = 0;
-    const int32_t rank = params.cluster_tiles > 1 ? int32_t(cute::block_rank_in_cluster()) : 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const int32_t* pages = params.block_table + req * params.block_table_stride;
       // The piece's first page id is read together with the length, not
@@ -51,13 +68,7 @@ struct ProducerSm90 {
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         // Read the next page id before waiting, so its latency hides behind the wait.
         const int32_t next_page = blk + 1 < pc.end_block ? pages[blk + 1] : 0;
-        const int32_t stage = kv_loads % Traits::kStages;
-        const int32_t round = kv_loads / Traits::kStages;
-        kernel::trace::stamp(kernel::trace::kProducerWait, kv_loads);
-        if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
-        kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
-        Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
-                         kv_head, page, rank, params.cluster_tiles, params.kv_cache_hint);
+        load_page(kv_loads, page);
         ++kv_loads;
         page = next_page;
       }
