@@ -57,7 +57,7 @@ def pieces_of(rng):
     return [rng.choice([0, 1, 1, 2, 3, 4, 5]) for _ in range(rng.randint(1, 4))]
 
 
-def run_once(rng, pieces, one_id=False, defer=False):
+def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
     full = [[MBarrier(f"full[{s}][{h}]", 1) for h in range(2)] for s in range(2)]
     empty = [[MBarrier(f"empty[{s}][{h}]", 8) for h in range(2)] for s in range(2)]
     q_full, q_empty = MBarrier("q_full", 1), MBarrier("q_empty", 256)
@@ -121,6 +121,12 @@ def run_once(rng, pieces, one_id=False, defer=False):
             last_owned = owned[-1] if owned else -1
             if has_kv and last_owned < 0:
                 q_empty.arrive(128)
+            if s_first:
+                yield from s_first_pages(w, pages, kv_uses)
+                kv_uses += pages
+                if has_kv:
+                    yield from sync("sums", w)
+                continue
             deferred = None  # defer: the other page's stage whose P V is still in flight
             for k in range(pages):
                 s, phase = kv_uses % 2, (kv_uses // 2) & 1
@@ -160,6 +166,67 @@ def run_once(rng, pieces, one_id=False, defer=False):
                 release_after_pv(w, s)
             if has_kv:
                 yield from sync("sums", w)
+
+    def s_first_pages(w, pages, base):
+        # The draft's second order (session 16): an own page's S is issued
+        # before the other's page in front of it is waited for.
+        def stage(k):
+            return (base + k) % 2, ((base + k) // 2) & 1
+
+        owned = [k for k in range(pages) if (base + k) & 1 == w]
+        last_owned = owned[-1] if owned else -1
+
+        def issue_s(k):
+            s, phase = stage(k)
+            for h in range(2):
+                while not full[s][h].done(phase):
+                    yield "wait"
+                readers.setdefault((s, h), set()).add(w)
+            yield "S issued"
+
+        def issue_other(k):
+            s, phase = stage(k)
+            yield from sync(f"max{s}", w)
+            if not full[s][0].done(phase) or not full[s][1].done(phase):
+                raise Violation(f"wg{w}: the owner's post came before page {base + k} landed")
+            if w == 1:
+                release(w, s, 0)
+            else:
+                readers.setdefault((s, 0), set()).add(w)
+            readers.setdefault((s, 1), set()).add(w)
+            yield from sync(f"probs{s}", w)
+            yield "SS PV issued"
+
+        def finish_own(k, pending):
+            s, _ = stage(k)
+            yield "S done"
+            if k == last_owned:
+                q_empty.arrive(128)
+            if w == 1:
+                release(w, s, 0)
+            nb(f"max{s}").add(w, 128)
+            yield "post P"
+            nb(f"probs{s}").add(w, 128)
+            if pending is not None:
+                release_after_pv(w, pending)
+            yield "RS PV"
+            release_after_pv(w, s)
+
+        k = 0
+        while k < pages:
+            if stage(k)[0] == w:
+                yield from issue_s(k)
+                yield from finish_own(k, None)
+                k += 1
+            elif k + 1 < pages:
+                yield from issue_s(k + 1)
+                yield from issue_other(k)
+                yield from finish_own(k + 1, stage(k)[0])
+                k += 2
+            else:
+                yield from issue_other(k)
+                release_after_pv(w, stage(k)[0])
+                k += 1
 
     procs = {"producer": producer(), "wg0": consumer(0), "wg1": consumer(1)}
     alive = dict(procs)
@@ -238,6 +305,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--defer", action="store_true",
                     help="CUTE_MLA_PINGPONG_DEFER_PV=1: the other page's P V retired under the next S")
+    ap.add_argument("--s-first", action="store_true",
+                    help="the second order: an own page's S issued before the other's page is waited for")
     ap.add_argument("--one-id", action="store_true",
                     help="one barrier id for both page parities (the first draft): should fail")
     a = ap.parse_args()
@@ -245,7 +314,7 @@ def main():
     for i in range(a.runs):
         pieces = pieces_of(rng)
         try:
-            run_once(rng, pieces, a.one_id, a.defer)
+            run_once(rng, pieces, a.one_id, a.defer, a.s_first)
             check_math(rng, rng.randint(1, 7))
         except Violation as v:
             print(f"run {i}, pieces (pages per request, walk order) {pieces}: {v}")
