@@ -87,6 +87,18 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
             name = name.rstrip("01")
         return named.setdefault(name, NamedBarrier(name, 256))
 
+    def other_page(w, s, phase, seq):  # the other's page: its posts, then SS P V issued
+        yield from sync(f"max{s}", w)
+        if not full[s][0].done(phase) or not full[s][1].done(phase):
+            raise Violation(f"wg{w}: the owner's post came before page {seq} landed")
+        if w == 1:
+            release(w, s, 0)
+        else:
+            readers.setdefault((s, 0), set()).add(w)
+        readers.setdefault((s, 1), set()).add(w)
+        yield from sync(f"probs{s}", w)
+        yield "SS PV issued"
+
     def producer():
         q_loads = kv_loads = 0
         for pages in pieces:
@@ -150,16 +162,7 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
                     nb(f"probs{s}").add(w, 128)
                     yield "RS PV"
                 else:
-                    yield from sync(f"max{s}", w)
-                    if not full[s][0].done(phase) or not full[s][1].done(phase):
-                        raise Violation(f"wg{w}: the owner's post came before page {kv_uses - 1} landed")
-                    if w == 1:
-                        release(w, s, 0)
-                    else:
-                        readers.setdefault((s, 0), set()).add(w)
-                    readers.setdefault((s, 1), set()).add(w)
-                    yield from sync(f"probs{s}", w)
-                    yield "SS PV issued"
+                    yield from other_page(w, s, phase, kv_uses - 1)
                     if defer and k + 1 < pages:  # retired under the next (own) page's S
                         deferred = s
                         continue
@@ -185,17 +188,7 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
             yield "S issued"
 
         def issue_other(k):
-            s, phase = stage(k)
-            yield from sync(f"max{s}", w)
-            if not full[s][0].done(phase) or not full[s][1].done(phase):
-                raise Violation(f"wg{w}: the owner's post came before page {base + k} landed")
-            if w == 1:
-                release(w, s, 0)
-            else:
-                readers.setdefault((s, 0), set()).add(w)
-            readers.setdefault((s, 1), set()).add(w)
-            yield from sync(f"probs{s}", w)
-            yield "SS PV issued"
+            yield from other_page(w, *stage(k), base + k)
 
         def finish_own(k, pending):
             s, _ = stage(k)
