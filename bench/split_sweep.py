@@ -36,7 +36,7 @@ PAGE = 64
 
 
 def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int = 2,
-         min_round: str = "up"):
+         min_round: str = "up", fill_pieces: int = 0):
     """The planner's closed form (scheduler.hpp), any constants: (meta rows, num_splits).
     ``min_round="down"`` counts the parts of min_blocks as floor(T / min_blocks), the rule before
     2026-12-07 (the library rounds up), so one build times both."""
@@ -46,7 +46,8 @@ def plan(seqlens, parts: int, overhead: int, min_blocks: int, fill_blocks: int =
         prefix.append(prefix[-1] + c)
     total = prefix[-1]
     used = parts_used(total, {"num_parts": parts, "min_blocks_per_part": min_blocks,
-                              "fill_blocks_per_part": fill_blocks}, min_round)
+                              "fill_blocks_per_part": fill_blocks,
+                              "fill_pieces_per_request": fill_pieces}, min_round, len(seqlens))
 
     def part_of(key):
         return ((key + 1) * used - 1) // total
@@ -110,6 +111,9 @@ def main() -> None:
     ap.add_argument("--min-blocks", default="4", help="minimum pages per part")
     ap.add_argument("--fill-blocks", default="2",
                     help="pages per part when min-blocks parts would leave over half idle")
+    ap.add_argument("--fill-pieces", default="0",
+                    help="fill parts may use all the parts if that is at most this many per request "
+                         "(0: at most half the parts; the library uses 24 for one query tile)")
     ap.add_argument("--min-round", default="up",
                     help="comma-separated 'up' (the library: ceil(T / min-blocks) parts) and/or 'down' "
                          "(floor, the rule before 2026-12-07)")
@@ -133,17 +137,19 @@ def main() -> None:
                                                 512, softmax_scale=inp.softmax_scale, causal=causal)
         dmeta, dsplits = cute_mla.get_mla_metadata(inp.cache_seqlens, s_q * h_q, 1)
         configs = [] if a.no_default else [("default", dmeta, dsplits)]
-        for parts, F, mb, fb, rnd in itertools.product(ints(a.parts), ints(a.overhead), ints(a.min_blocks),
-                                                       ints(a.fill_blocks), a.min_round.split(",")):
-            rows, splits = plan(inp.seqlens, parts, F, mb, fb, rnd)
+        for parts, F, mb, fb, fp, rnd in itertools.product(ints(a.parts), ints(a.overhead),
+                                                           ints(a.min_blocks), ints(a.fill_blocks),
+                                                           ints(a.fill_pieces), a.min_round.split(",")):
+            rows, splits = plan(inp.seqlens, parts, F, mb, fb, rnd, fp)
             meta = torch.tensor(rows, dtype=torch.int32)
             spl = torch.tensor(splits, dtype=torch.int32)
             if rnd == "up":  # the specification's part count; "down" is checked by its outputs only
                 check_plan(inp.seqlens, meta, spl, {"num_parts": parts, "fixed_overhead_blocks": F,
                                                     "min_blocks_per_part": mb,
-                                                    "fill_blocks_per_part": fb})
-            configs.append((f"P={parts} F={F} min={mb}{'' if rnd == 'up' else 'v'} fill={fb}", meta.cuda(),
-                            spl.cuda()))
+                                                    "fill_blocks_per_part": fb,
+                                                    "fill_pieces_per_request": fp})
+            name = f"P={parts} F={F} min={mb}{'' if rnd == 'up' else 'v'} fill={fb}" + (f"/{fp}" if fp else "")
+            configs.append((name, meta.cuda(), spl.cuda()))
         out = torch.empty(b, s_q, h_q, 512, dtype=inp.q.dtype, device="cuda")
         lse = torch.empty(b, h_q, s_q, dtype=torch.float32, device="cuda")
         for name, meta, spl in configs:

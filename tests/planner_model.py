@@ -15,16 +15,22 @@ def pages(seqlen: int) -> int:
     return max(1, math.ceil(seqlen / PAGE))
 
 
-def parts_used(total: int, config: dict, min_round: str = "up") -> int:
-    """Parts the plan uses: ceil(total / min_blocks_per_part), at most num_parts; but when that
-    leaves more than half the parts idle, parts of at most fill_blocks_per_part (rounding up),
-    up to half of them (fill_blocks_per_part 0 or absent: no such parts). ``min_round="down"``
+def parts_used(total: int, config: dict, min_round: str = "up", batch: int = 0) -> int:
+    """Parts the plan uses for a line of ``total`` over ``batch`` requests: ceil(total /
+    min_blocks_per_part), at most num_parts; but when that leaves more than half the parts idle,
+    parts of at most fill_blocks_per_part (rounding up), up to half of them, or all that takes if
+    that is at most num_parts and at most fill_pieces_per_request x batch (fill_blocks_per_part 0
+    or absent: no such parts; fill_pieces_per_request 0 or absent: half). ``min_round="down"``
     counts floor(total / min_blocks_per_part) instead, the rule before 2026-12-07 (for
     bench/split_sweep.py's comparison; not what the library does)."""
     min_blocks = max(config["min_blocks_per_part"], 1)
     by_min = -(-total // min_blocks) if min_round == "up" else total // min_blocks
     fill = config.get("fill_blocks_per_part", 0)
-    by_fill = min(-(-total // fill), config["num_parts"] // 2) if fill > 0 else 0
+    by_fill = 0
+    if fill > 0 and by_min <= config["num_parts"] // 2:
+        by_fill = -(-total // fill)
+        if by_fill > config["num_parts"] or by_fill > config.get("fill_pieces_per_request", 0) * batch:
+            by_fill = min(by_fill, config["num_parts"] // 2)
     return max(1, min(config["num_parts"], max(by_min, by_fill)))
 
 
@@ -74,7 +80,7 @@ def check_plan(seqlens, metadata, num_splits, config) -> None:
         assert flags == (1 if first else 0) | (2 if last else 0), f"part {p}: flags {flags}"
 
     total = sum(pages(s) + F for s in seqlens)
-    used = parts_used(total, config)
+    used = parts_used(total, config, batch=b)
     quota = math.ceil(total / used)
     assert max(costs) <= quota + F, f"part cost {max(costs)} > ceil(T/P) + F = {quota + F}"
     assert all(c == 0 for c in costs[used:]), "parts past the used count are empty"

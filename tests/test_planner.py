@@ -155,7 +155,7 @@ def test_a_single_request_keeps_every_used_part_busy(length):
     ceil(T/P) left 43 of 130 SMs idle at b=1, L=16K)."""
     meta, splits, config = plan([length], rows=16)
     from planner_model import pages, parts_used
-    used = parts_used(pages(length) + config["fixed_overhead_blocks"], config)
+    used = parts_used(pages(length) + config["fixed_overhead_blocks"], config, batch=1)
     busy = [row for row in meta.tolist() if row[0] <= row[2]]
     assert len(busy) >= used - 3  # the first parts may cover only the request's overhead
     assert int(splits[-1]) == len(busy)

@@ -34,7 +34,8 @@ def test_the_copy_plans_as_the_library(rows):
                                                  num_sms=132)
         cfg = C.scheduler_config(132, 1, rows)
         rows_, splits_ = split_sweep.plan(seqlens, cfg["num_parts"], cfg["fixed_overhead_blocks"],
-                                          cfg["min_blocks_per_part"], cfg["fill_blocks_per_part"])
+                                          cfg["min_blocks_per_part"], cfg["fill_blocks_per_part"],
+                                          fill_pieces=cfg["fill_pieces_per_request"])
         assert rows_ == meta.tolist(), seqlens
         assert splits_ == splits.tolist(), seqlens
 

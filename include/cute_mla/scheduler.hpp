@@ -39,6 +39,10 @@ struct SchedulerConfig {
   // to half of them. 0 (the default) turns that off. Last, so that aggregate
   // initialisers of the first four fields keep their meaning.
   int32_t fill_blocks_per_part = 0;
+  // ...or all the parts of fill_blocks_per_part the line needs, if they are
+  // at most all of them and at most this many per request. 0 (the default):
+  // half the parts is the limit.
+  int32_t fill_pieces_per_request = 0;
 };
 
 // Host-side defaults for a GPU with num_sms SMs. rows = s_q * h_q / h_kv, the
@@ -65,9 +69,17 @@ inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
   // vs 30.5). A small batch should still reach half the parts with parts of
   // 2 (b=1 h_q=64 L=4K: 57 parts of 2 pages 20.8 us, 28 of 4: 24.4; b=1
   // h_q=128 L=1K: 14-15 of ~2 pages 21-23 us, 7 of 4: 26.7).
+  // Half the parts is too few for a short line of a few requests (2026-12-07,
+  // bench/results/split-sweep-fill_*_20261207-1720.txt, one tile; parts of 2
+  // pages, all the line needs): b=8 h_q=16 L=1K 21.1 us against 21.7 (74 parts
+  // against 66: 3 pages a part), s_q=2 24.3 against 25.4, h_q=64 26.6 against
+  // 27.3, b=16 h_q=16 L=1K 26.5 against 27.1 (120 parts), b=4 L=2K 19.8
+  // against 20.4 (82, 20 a request); but b=1 h_q=16 L=16K 27.7 against 27.0
+  // (132 parts for one request). Hence at most 24 parts a request.
   c.fixed_overhead_blocks = 2;
   c.min_blocks_per_part = tiles == 1 ? 6 : 4;
   c.fill_blocks_per_part = 2;
+  c.fill_pieces_per_request = tiles == 1 ? 24 : 0;
   c.page_size = MlaShape::kPageSize;
   return c;
 }
@@ -93,30 +105,36 @@ struct SplitPlanner {
     return request_blocks(seqlen, c.page_size) + c.fixed_overhead_blocks;
   }
 
-  // Parts used for a line of cost `total`: ceil(total / min_blocks_per_part),
-  // i.e. parts of about min_blocks_per_part (a smaller piece costs more in
-  // partials and combine than it saves), except that a line too short to fill
-  // half the parts so is cut into parts of at most fill_blocks_per_part, up to
-  // half of them. Both round up: in a launch of one wave the longest part is
+  // Parts used for a line of cost `total` over `batch` requests:
+  // ceil(total / min_blocks_per_part), i.e. parts of about min_blocks_per_part
+  // (a smaller piece costs more in partials and combine than it saves), except
+  // that a line too short to fill half the parts so is cut into parts of at
+  // most fill_blocks_per_part, up to half of them, or as many as that needs
+  // where that is at most all of them and fill_pieces_per_request x batch.
+  // Both round up: in a launch of one wave the longest part is
   // the critical path, so ceil(T / parts) must not exceed the size aimed at.
   // Rounding down put a third page in one of b=1 L=1K's 2-page parts (+2 us)
   // and a fifth in b=1 h_q=128 L~15K's 4-page ones (T = 235: 58 parts, quota
   // 5; now 59, quota 4), at the price of one more piece.
-  CUTE_MLA_HOST_DEVICE static int64_t parts_for(int64_t total, SchedulerConfig const& c) {
+  CUTE_MLA_HOST_DEVICE static int64_t parts_for(int64_t total, int32_t batch,
+                                                SchedulerConfig const& c) {
     const int64_t min_cost = c.min_blocks_per_part > 1 ? c.min_blocks_per_part : 1;
     int64_t parts = (total + min_cost - 1) / min_cost;
-    if (c.fill_blocks_per_part > 0) {
+    if (c.fill_blocks_per_part > 0 && parts <= c.num_parts / 2) {
       int64_t fill = (total + c.fill_blocks_per_part - 1) / c.fill_blocks_per_part;
-      if (fill > c.num_parts / 2) fill = c.num_parts / 2;
+      const int64_t by_batch = int64_t(c.fill_pieces_per_request) * (batch > 0 ? batch : 0);
+      // A cap below the need would only lengthen the longest part: all or half.
+      const bool all = fill <= c.num_parts && fill <= by_batch;
+      if (!all && fill > c.num_parts / 2) fill = c.num_parts / 2;
       if (parts < fill) parts = fill;
     }
     if (parts > c.num_parts) parts = c.num_parts;
     return parts < 1 ? 1 : parts;
   }
 
-  CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total,
+  CUTE_MLA_HOST_DEVICE static SplitPlan plan(int64_t total, int32_t batch,
                                              SchedulerConfig const& c) {
-    const int64_t parts = parts_for(total, c);
+    const int64_t parts = parts_for(total, batch, c);
     SplitPlan p;
     p.total = total;
     p.parts_used = int32_t(parts);
@@ -217,7 +235,7 @@ inline int32_t plan_on_host(int32_t const* cache_seqlens, int32_t batch,
   prefix[0] = 0;
   for (int32_t i = 0; i < batch; ++i)
     prefix[i + 1] = prefix[i] + SplitPlanner::request_cost(cache_seqlens[i], config);
-  SplitPlan plan = SplitPlanner::plan(prefix[batch], config);
+  SplitPlan plan = SplitPlanner::plan(prefix[batch], batch, config);
   num_splits[0] = 0;
   for (int32_t i = 0; i < batch; ++i)
     num_splits[i + 1] =

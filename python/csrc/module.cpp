@@ -88,6 +88,7 @@ nb::dict scheduler_config(int num_sms, int num_heads_k, int num_q_tokens_per_hea
   d["fixed_overhead_blocks"] = c.fixed_overhead_blocks;
   d["min_blocks_per_part"] = c.min_blocks_per_part;
   d["fill_blocks_per_part"] = c.fill_blocks_per_part;
+  d["fill_pieces_per_request"] = c.fill_pieces_per_request;
   d["page_size"] = c.page_size;
   return d;
 }

@@ -54,12 +54,13 @@ int64_t sched_pages(int32_t len) {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 SchedulerConfig make_config(int32_t parts, int32_t overhead, int32_t min_blocks,
-                            int32_t fill_blocks = 2) {
+                            int32_t fill_blocks = 2, int32_t fill_pieces = 0) {
   SchedulerConfig c;
   c.num_parts = parts;
   c.fixed_overhead_blocks = overhead;
   c.min_blocks_per_part = min_blocks;
   c.fill_blocks_per_part = fill_blocks;
+  c.fill_pieces_per_request = fill_pieces;
   c.page_size = kPage;
   return c;
 }
@@ -67,9 +68,9 @@ SchedulerConfig make_config(int32_t parts, int32_t overhead, int32_t min_blocks,
 std::string describe(std::vector<int32_t> const& lens, SchedulerConfig const& c,
                      const char* kind) {
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%s: b=%zu parts=%d F=%d min_blocks=%d fill_blocks=%d", kind,
+  std::snprintf(buf, sizeof(buf), "%s: b=%zu parts=%d F=%d min_blocks=%d fill_blocks=%d fill_pieces=%d", kind,
                 lens.size(), c.num_parts, c.fixed_overhead_blocks, c.min_blocks_per_part,
-                c.fill_blocks_per_part);
+                c.fill_blocks_per_part, c.fill_pieces_per_request);
   std::string s = buf;
   if (lens.size() <= 8) {
     s += " lens={";
@@ -115,13 +116,17 @@ void check_plan(std::vector<int32_t> const& lens, SchedulerConfig const& c, cons
     T += pages[size_t(i)] + F;
   }
   const int64_t by_min = ceil_div(T, std::max<int64_t>(c.min_blocks_per_part, 1));
-  const int64_t by_fill =
-      c.fill_blocks_per_part > 0
-          ? std::min<int64_t>(ceil_div(T, c.fill_blocks_per_part), c.num_parts / 2)
-          : 0;
+  // ...or all the fill parts the line needs when that is at most num_parts
+  // and fill_pieces_per_request per request.
+  int64_t by_fill = 0;
+  if (c.fill_blocks_per_part > 0 && by_min <= c.num_parts / 2) {
+    by_fill = ceil_div(T, c.fill_blocks_per_part);
+    if (by_fill > c.num_parts || by_fill > int64_t(c.fill_pieces_per_request) * b)
+      by_fill = std::min<int64_t>(by_fill, c.num_parts / 2);
+  }
   const int64_t parts_used = std::max<int64_t>(
       1, std::min<int64_t>(std::max(by_min, by_fill), c.num_parts));
-  const cute_mla::SplitPlan plan = cute_mla::SplitPlanner::plan(T, c);
+  const cute_mla::SplitPlan plan = cute_mla::SplitPlanner::plan(T, b, c);
   CHECK(plan.total == T);
   CHECK(plan.parts_used == parts_used);
   CHECK(prefix[size_t(b)] == T);
@@ -304,6 +309,7 @@ int main() {
   const int32_t overheads[] = {0, 1, 5, 16};
   const int32_t min_blocks[] = {1, 8, 32};
   const int32_t fill_blocks[] = {0, 1, 2, 4};
+  const int32_t fill_pieces[] = {0, 1, 9, 24};
   for (int32_t b : kBatchSizes) {
     const int reps = b >= 4096 ? 2 : (b >= 1000 ? 6 : 30);
     for (int kind = 0; kind < 6; ++kind) {
@@ -313,9 +319,10 @@ int main() {
         const int32_t F = rep < 2 ? 5 : overheads[rng() % 4];
         const int32_t mb = rep < 2 ? 8 : min_blocks[rng() % 3];
         const int32_t fill = rep < 2 ? 2 : fill_blocks[rng() % 4];
+        const int32_t pieces = rep < 2 ? 0 : fill_pieces[rng() % 4];
         static const char* kinds[] = {"uniform", "page edges", "skewed",
                                       "all zero", "log-uniform", "all equal"};
-        check_plan(lens, make_config(parts, F, mb, fill), kinds[kind]);
+        check_plan(lens, make_config(parts, F, mb, fill, pieces), kinds[kind]);
       }
     }
   }

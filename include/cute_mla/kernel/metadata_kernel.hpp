@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   if (threadIdx.x == kThreads - 1) prefix[batch] = running;
   __syncthreads();
-  const SplitPlan plan = SplitPlanner::plan(prefix[batch], config);
+  const SplitPlan plan = SplitPlanner::plan(prefix[batch], batch, config);
 
   // Splits per request and their exclusive prefix sum.
   int32_t local_splits = 0;
