@@ -57,7 +57,7 @@ def pieces_of(rng):
     return [rng.choice([0, 1, 1, 2, 3, 4, 5]) for _ in range(rng.randint(1, 4))]
 
 
-def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
+def run_once(rng, pieces, one_id=False, page_order=False):
     full = [[MBarrier(f"full[{s}][{h}]", 1) for h in range(2)] for s in range(2)]
     empty = [[MBarrier(f"empty[{s}][{h}]", 8) for h in range(2)] for s in range(2)]
     q_full, q_empty = MBarrier("q_full", 1), MBarrier("q_empty", 256)
@@ -133,51 +133,17 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
             last_owned = owned[-1] if owned else -1
             if has_kv and last_owned < 0:
                 q_empty.arrive(128)
-            if s_first:
-                yield from s_first_pages(w, pages, kv_uses)
-                kv_uses += pages
-                if has_kv:
-                    yield from sync("sums", w)
-                continue
-            deferred = None  # defer: the other page's stage whose P V is still in flight
-            for k in range(pages):
-                s, phase = kv_uses % 2, (kv_uses // 2) & 1
-                kv_uses += 1
-                if s == w:  # owner
-                    for h in range(2):
-                        while not full[s][h].done(phase):
-                            yield "wait"
-                        readers.setdefault((s, h), set()).add(w)
-                    yield "S issued"
-                    if deferred is not None:  # wait<2>: the P V before both S groups is done
-                        release_after_pv(w, deferred)
-                        deferred = None
-                    yield "S"
-                    if k == last_owned:
-                        q_empty.arrive(128)
-                    if w == 1:
-                        release(w, s, 0)
-                    nb(f"max{s}").add(w, 128)
-                    yield "post P"
-                    nb(f"probs{s}").add(w, 128)
-                    yield "RS PV"
-                else:
-                    yield from other_page(w, s, phase, kv_uses - 1)
-                    if defer and k + 1 < pages:  # retired under the next (own) page's S
-                        deferred = s
-                        continue
-                release_after_pv(w, s)
+            yield from walk_pages(w, pages, kv_uses, last_owned)
+            kv_uses += pages
             if has_kv:
                 yield from sync("sums", w)
 
-    def s_first_pages(w, pages, base):
-        # The draft's second order (session 16): an own page's S is issued
-        # before the other's page in front of it is waited for.
+    def walk_pages(w, pages, base, last_owned):
+        # The draft's order: for an (other's page, own page) pair the own S is
+        # issued first. page_order: the first draft's (session 15), each page in
+        # turn, so an own S waited for the other's page before it.
         def stage(k):
             return (base + k) % 2, ((base + k) // 2) & 1
-
-        owned = [k for k in range(pages) if (base + k) & 1 == w]
-        last_owned = owned[-1] if owned else -1
 
         def issue_s(k):
             s, phase = stage(k)
@@ -187,10 +153,7 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
                 readers.setdefault((s, h), set()).add(w)
             yield "S issued"
 
-        def issue_other(k):
-            yield from other_page(w, *stage(k), base + k)
-
-        def finish_own(k, pending):
+        def finish_own(k, pending):  # pending: the other page's stage whose SS P V is in flight
             s, _ = stage(k)
             yield "S done"
             if k == last_owned:
@@ -211,13 +174,13 @@ def run_once(rng, pieces, one_id=False, defer=False, s_first=False):
                 yield from issue_s(k)
                 yield from finish_own(k, None)
                 k += 1
-            elif k + 1 < pages:
+            elif k + 1 < pages and not page_order:
                 yield from issue_s(k + 1)
-                yield from issue_other(k)
+                yield from other_page(w, *stage(k), base + k)
                 yield from finish_own(k + 1, stage(k)[0])
                 k += 2
             else:
-                yield from issue_other(k)
+                yield from other_page(w, *stage(k), base + k)
                 release_after_pv(w, stage(k)[0])
                 k += 1
 
@@ -296,10 +259,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--defer", action="store_true",
-                    help="CUTE_MLA_PINGPONG_DEFER_PV=1: the other page's P V retired under the next S")
-    ap.add_argument("--s-first", action="store_true",
-                    help="the second order: an own page's S issued before the other's page is waited for")
+    ap.add_argument("--page-order", action="store_true",
+                    help="the first draft's order (each page in turn; measured 1.22-1.26x slower)")
     ap.add_argument("--one-id", action="store_true",
                     help="one barrier id for both page parities (the first draft): should fail")
     a = ap.parse_args()
@@ -307,7 +268,7 @@ def main():
     for i in range(a.runs):
         pieces = pieces_of(rng)
         try:
-            run_once(rng, pieces, a.one_id, a.defer, a.s_first)
+            run_once(rng, pieces, a.one_id, a.page_order)
             check_math(rng, rng.randint(1, 7))
         except Violation as v:
             print(f"run {i}, pieces (pages per request, walk order) {pieces}: {v}")
