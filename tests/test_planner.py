@@ -159,3 +159,26 @@ def test_a_single_request_keeps_every_used_part_busy(length):
     busy = [row for row in meta.tolist() if row[0] <= row[2]]
     assert len(busy) >= used - 3  # the first parts may cover only the request's overhead
     assert int(splits[-1]) == len(busy)
+
+
+@pytest.mark.parametrize("b,length,rows,expected", [
+    (8, 1024, 16, 72),      # T = 8 x (16 + 2) = 144: all 72 parts of 2 pages (before: half, 66)
+    (16, 896, 16, 128),     # T = 256: 128 parts of 2
+    (16, 1024, 16, 66),     # T = 288: 144 parts of 2 exceed the 132, so half, as before
+    (4, 2048, 16, 68),      # T = 136: 68 parts of 2, 17 a request
+    (1, 16384, 16, 66),     # one long request: 129 parts of 2 is over 24 a request, so half
+    (8, 4096, 64, 88),      # ceil(T / 6) = 88 already exceeds half the parts: unchanged
+    (8, 1024, 128, 36),     # two query tiles (66 parts): the rule is off, ceil(T / 4) = 36
+])
+def test_short_lines_of_few_requests_take_all_the_fill_parts(b, length, rows, expected):
+    """The fill rule of 2026-12-07 (scheduler.hpp, fill_pieces_per_request): parts of 2 pages, as
+    many as the line needs, where that is at most all the parts and 24 a request; otherwise at
+    most half the parts, as before. The plan itself has that many parts, less at most one per
+    request whose part holds only the request's fixed overhead."""
+    meta, splits, config = plan([length] * b, rows=rows)
+    from planner_model import parts_used
+    T = b * (-(-length // 64) + config["fixed_overhead_blocks"])
+    assert parts_used(T, config, batch=b) == expected
+    busy = [row for row in meta.tolist() if row[0] <= row[2]]
+    assert expected - b <= len(busy) <= expected
+    check_plan([length] * b, meta, splits, config)  # parts_used's quota bounds every part
