@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cute_mla
-from planner_model import check_plan
+from planner_model import check_plan, pages, parts_used
 
 C = pytest.importorskip("cute_mla._C", reason="the compiled module is not installed")
 
@@ -154,7 +154,6 @@ def test_a_single_request_keeps_every_used_part_busy(length):
     """Balanced boundaries: no part of the plan's parts_used is left empty (equal parts of
     ceil(T/P) left 43 of 130 SMs idle at b=1, L=16K)."""
     meta, splits, config = plan([length], rows=16)
-    from planner_model import pages, parts_used
     used = parts_used(pages(length) + config["fixed_overhead_blocks"], config, batch=1)
     busy = [row for row in meta.tolist() if row[0] <= row[2]]
     assert len(busy) >= used - 3  # the first parts may cover only the request's overhead
@@ -176,8 +175,7 @@ def test_short_lines_of_few_requests_take_all_the_fill_parts(b, length, rows, ex
     most half the parts, as before. The plan itself has that many parts, less at most one per
     request whose part holds only the request's fixed overhead."""
     meta, splits, config = plan([length] * b, rows=rows)
-    from planner_model import parts_used
-    T = b * (-(-length // 64) + config["fixed_overhead_blocks"])
+    T = b * (pages(length) + config["fixed_overhead_blocks"])
     assert parts_used(T, config, batch=b) == expected
     busy = [row for row in meta.tolist() if row[0] <= row[2]]
     assert expected - b <= len(busy) <= expected

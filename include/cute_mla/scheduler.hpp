@@ -72,7 +72,7 @@ inline SchedulerConfig default_scheduler_config(int num_sms, int num_heads_kv,
   // Half the parts is too few for a short line of a few requests (2026-12-07,
   // bench/results/split-sweep-fill_*_20261207-1720.txt, one tile; parts of 2
   // pages, all the line needs): b=8 h_q=16 L=1K 21.1 us against 21.7 (74 parts
-  // against 66: 3 pages a part), s_q=2 24.3 against 25.4, h_q=64 26.6 against
+  // of 2 pages against 66 of up to 3), s_q=2 24.3 against 25.4, h_q=64 26.6 against
   // 27.3, b=16 h_q=16 L=1K 26.5 against 27.1 (120 parts), b=4 L=2K 19.8
   // against 20.4 (82, 20 a request); but b=1 h_q=16 L=16K 27.7 against 27.0
   // (132 parts for one request). Hence at most 24 parts a request.
@@ -122,9 +122,8 @@ struct SplitPlanner {
     int64_t parts = (total + min_cost - 1) / min_cost;
     if (c.fill_blocks_per_part > 0 && parts <= c.num_parts / 2) {
       int64_t fill = (total + c.fill_blocks_per_part - 1) / c.fill_blocks_per_part;
-      const int64_t by_batch = int64_t(c.fill_pieces_per_request) * (batch > 0 ? batch : 0);
       // A cap below the need would only lengthen the longest part: all or half.
-      const bool all = fill <= c.num_parts && fill <= by_batch;
+      const bool all = fill <= c.num_parts && fill <= int64_t(c.fill_pieces_per_request) * batch;
       if (!all && fill > c.num_parts / 2) fill = c.num_parts / 2;
       if (parts < fill) parts = fill;
     }
