@@ -165,7 +165,7 @@ struct ConsumerSm90 {
   using TxBarrier = cutlass::arch::ClusterTransactionBarrier;
   static constexpr int kRows = 2;  // query rows per thread (r, r + 8)
   static constexpr float kLn2 = 0.69314718055994530942f;
-  static constexpr int kGroupSteps = Traits::kBoxCols / 16 * Traits::kBoxesPerGroup;  // S k-steps
+  static constexpr int kBoxSteps = Traits::kBoxCols / 16;  // S k-steps per box
 
   // bar.sync / bar.arrive need each warp converged; data-dependent paths in
   // the math before them (exp2f, conversions) may leave it split, and
@@ -380,7 +380,8 @@ struct ConsumerSm90 {
           if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
           warpgroup_arrive();
           CUTE_UNROLL
-          for (int k = g * kGroupSteps; k < (g + 1) * kGroupSteps; ++k) {
+          for (int k = 0; k < T::kBoxes * kBoxSteps; ++k) {
+            if (T::group_of_box(k / kBoxSteps) != g) continue;  // both loops unrolled: static
             gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), tSrS);
             mma_s.accumulate_ = GMMA::ScaleOut::One;
           }
@@ -416,7 +417,7 @@ struct ConsumerSm90 {
         // (remote ones in a cluster) sat between S and the softmax, on the
         // path to P (trace_decode: that phase took 960 cycles with a cluster's
         // remote arrivals, 830 without).
-        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
+        release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);  // (box release: the RoPE box)
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresReleased, seq);
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
@@ -451,8 +452,8 @@ struct ConsumerSm90 {
     const Rows rows = rows_of(params, m_tile, kv_head, cO_rc);
     // The box groups holding this half's latent boxes.
     constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
-    const int first_group = half * kHalfBoxes / T::kBoxesPerGroup;
-    const int last_group = ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
+    const int first_group = T::kBoxRelease ? 1 : half * kHalfBoxes / T::kBoxesPerGroup;
+    const int last_group = T::kBoxRelease ? 2 : ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
 
     int32_t kv_uses = 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
@@ -486,12 +487,30 @@ struct ConsumerSm90 {
         Tensor sVt = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutVt{});
         Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(half, _0{}));                         // (256,64)
-        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,1,4)
-        detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
+        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,2,4)
+        if constexpr (!T::kBoxRelease) {
+          detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
+        } else {
+          // The first 128 columns (boxes 4h, 4h + 1) in one commit group, then
+          // the last 128, so the first part is released while the second runs.
+          static_assert(size<1>(decltype(tOrV){}) == 2, "two 128-column halves");
+          warpgroup_fence_operand(tOrO);
+          warpgroup_arrive();
+          CUTE_UNROLL
+          for (int n = 0; n < 2; ++n) {
+            CUTE_UNROLL
+            for (int k = 0; k < size<2>(tOrV); ++k) gemm(mma_o, tOrP(_, 0, k), tOrV(_, n, k), tOrO(_, 0, n));
+            warpgroup_commit_batch();
+          }
+          warpgroup_wait<1>();
+          release_stage(&ss.kv_empty[stage][1], params.cluster_tiles);
+          warpgroup_wait<0>();
+          warpgroup_fence_operand(tOrO);
+        }
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
         arrive(kernel::NamedBarrier::kProbsConsumed);
-        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
+        release_stage(&ss.kv_empty[stage][T::kReleaseParts - 1], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
       }
       if (sp.merges) {

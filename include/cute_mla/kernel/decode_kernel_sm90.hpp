@@ -99,14 +99,22 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
       CUTE_UNROLL
       for (int g = 0; g < Traits::kBoxGroups; ++g)
         cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s][g], 1);
-      // One arrival per consumer warp of every CTA of the cluster (the S warps
+      // One arrival per reading warp of every CTA of the cluster (the S warps
       // after S, the P.V warps after P.V): a multicast load overwrites the
-      // stage in all of them.
+      // stage in all of them. With box release the RoPE part has only S
+      // readers and the other two only P.V readers.
       // (Constant counts: init asserts a nonzero count at run time otherwise.)
-      if (params.cluster_tiles > 1)
-        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps * 2);
-      else
-        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps);
+      CUTE_UNROLL
+      for (int r = 0; r < Traits::kReleaseParts; ++r) {
+        constexpr int kScoreWarps = Traits::kWarpgroupThreads / 32;
+        const int readers = !Traits::kBoxRelease ? Traits::kConsumerWarps
+                            : r == 0            ? kScoreWarps
+                                                : Traits::kConsumerWarps - kScoreWarps;
+        if (params.cluster_tiles > 1)
+          cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][r], readers * 2);
+        else
+          cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][r], readers);
+      }
     }
     cutlass::arch::fence_barrier_init();
   }

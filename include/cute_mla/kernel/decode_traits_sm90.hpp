@@ -22,6 +22,10 @@
 
 #include "cute_mla/mla_shape.hpp"
 
+#ifndef CUTE_MLA_BOX_RELEASE
+#define CUTE_MLA_BOX_RELEASE 0
+#endif
+
 namespace cute_mla::kernel {
 
 template <class Element_>
@@ -44,6 +48,26 @@ struct DecodeTraitsSm90 {
   static constexpr int kBoxesPerGroup = 3;
   static constexpr int kBoxGroups = kBoxes / kBoxesPerGroup;
   static constexpr int kStages = 2;                        // KV pages in flight
+  // Stage reuse by box (CUTE_MLA_BOX_RELEASE=1, an experiment): a stage is
+  // released in three parts as its readers finish with them, the RoPE box
+  // after S, then each P.V warpgroup's first 128 columns, then its last, and
+  // the producer refills each part as it frees, so the next page's first
+  // boxes are in flight while P.V still reads the last ones (with one release
+  // per stage a page's load latency sat in the stage's round trip,
+  // bench/notes/design-two-page-warpgroups.md). The landing groups are the
+  // release parts, and S reads them in that order: {8}, {0, 1, 4, 5},
+  // {2, 3, 6, 7}. Off: groups of three boxes in column order, released whole.
+  static constexpr bool kBoxRelease = CUTE_MLA_BOX_RELEASE != 0;
+  static_assert(!kBoxRelease || kBoxes == 9, "the release parts assume 8 latent boxes + RoPE");
+  CUTE_HOST_DEVICE static constexpr int group_of_box(int c) {
+    return !kBoxRelease ? c / kBoxesPerGroup : c == kBoxes - 1 ? 0 : c % 4 < 2 ? 1 : 2;
+  }
+  CUTE_HOST_DEVICE static constexpr int boxes_in_group(int g) {
+    return !kBoxRelease ? kBoxesPerGroup : g == 0 ? 1 : 4;
+  }
+  // Each release part frees the landing groups [part, part + 1) (box
+  // release) or all of them (one part).
+  static constexpr int kReleaseParts = kBoxRelease ? kBoxGroups : 1;
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
@@ -116,7 +140,7 @@ struct DecodeTraitsSm90 {
     alignas(8) uint64_t q_full;
     uint64_t q_empty;
     uint64_t kv_full[kStages][kBoxGroups];  // one per group of boxes
-    uint64_t kv_empty[kStages];
+    uint64_t kv_empty[kStages][kReleaseParts];
   };
   // The dynamic shared memory base is only 16-byte aligned: ask for 1 KiB
   // more and align by hand.
