@@ -61,16 +61,7 @@ def _stop(proc) -> tuple[float, float]:
 
 def _sustained(call, seconds: float) -> tuple[float, float, float]:
     """µs per call over back-to-back graph replays (no flush), mean SM MHz and W meanwhile."""
-    graph = torch.cuda.CUDAGraph()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        call()
-    torch.cuda.current_stream().wait_stream(side)
-    with torch.cuda.graph(graph):
-        call()
-    graph.replay()
-    torch.cuda.synchronize()
+    graph = timing.capture_graph(call, warmup=1)
     proc = _sampler()
     time.sleep(0.2)  # nvidia-smi's first sample
     # Ten replays, then a sync: the queue stays short and the gaps (one host round trip per ten

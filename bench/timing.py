@@ -309,12 +309,9 @@ def _event_pairs(n: int) -> list[tuple[torch.cuda.Event, torch.cuda.Event]]:
     return [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
 
 
-def time_graph_replay(fn: Callable[[], object], flusher: L2Flusher, replays: int = 30, warmup: int = 3) -> Stat:
-    """Capture `fn` in a CUDA graph and time its replays, each after a flush (events around replay).
-
-    `fn` must already have its metadata planned (outside the graph), as an engine does per step.
-    Warm-up runs on a side stream, as torch recommends before capture.
-    """
+def capture_graph(fn: Callable[[], object], warmup: int = 3) -> "torch.cuda.CUDAGraph":
+    """`fn` captured in a CUDA graph, replayed once and synchronised. Warm-up runs on a side
+    stream, as torch recommends before capture. Call ``reset()`` on it when done."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -326,6 +323,15 @@ def time_graph_replay(fn: Callable[[], object], flusher: L2Flusher, replays: int
         fn()
     graph.replay()
     torch.cuda.synchronize()
+    return graph
+
+
+def time_graph_replay(fn: Callable[[], object], flusher: L2Flusher, replays: int = 30, warmup: int = 3) -> Stat:
+    """Capture `fn` in a CUDA graph and time its replays, each after a flush (events around replay).
+
+    `fn` must already have its metadata planned (outside the graph), as an engine does per step.
+    """
+    graph = capture_graph(fn, warmup)
     pairs = _event_pairs(replays)
     for start, end in pairs:
         flusher()
