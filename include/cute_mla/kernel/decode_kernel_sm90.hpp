@@ -35,6 +35,12 @@
 //     ~70 % in S and ~30 % in the softmax, and the P V warpgroups waiting
 //     for P. b=128 s_q=2 h_q=128 L=16K: 2200 -> 2066 us (with a cheaper
 //     softmax and three box barriers instead of nine).
+//   * Not FlashMLA's two warpgroups computing S and P V of alternate pages:
+//     built three times (2026-11-22, 2026-12-07 twice), exact, and 1.16-1.51x
+//     slower at h_q = 128 (1840 -> 2622 us at s_q = 2 L = 16K for the last):
+//     with two stages a page is held until the later warpgroup's P V of it,
+//     which puts load latency, S and softmax in series
+//     (bench/notes/design-two-page-warpgroups.md).
 #pragma once
 
 #include <cute/arch/cluster_sm90.hpp>
