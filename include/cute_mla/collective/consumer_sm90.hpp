@@ -442,10 +442,15 @@ struct ConsumerSm90 {
     const int half = threadIdx.x / T::kWarpgroupThreads - 1;
     const int tid = threadIdx.x % T::kWarpgroupThreads;
 
-    typename T::TiledMmaO mma_o;
+    // (Box release 2: one 64-column box per wgmma group, P in registers.)
+    using MmaO = cute::conditional_t<T::kBoxRelease == 2, typename T::TiledMmaOBox,
+                                     typename T::TiledMmaO>;
+    MmaO mma_o;
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
-    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));                 // (MMA,1,4)
+    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4): smem descriptors, or registers (RS)
+    auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
+    auto thr_p_s2r = p_s2r.get_thread_slice(tid);
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
@@ -453,7 +458,8 @@ struct ConsumerSm90 {
     // The box groups holding this half's latent boxes.
     constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
     const int first_group = T::kBoxRelease ? 1 : half * kHalfBoxes / T::kBoxesPerGroup;
-    const int last_group = T::kBoxRelease ? 2 : ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
+    const int last_group = T::kBoxRelease ? T::kBoxGroups - 1
+                                          : ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
 
     int32_t kv_uses = 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
@@ -487,23 +493,27 @@ struct ConsumerSm90 {
         Tensor sVt = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutVt{});
         Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(half, _0{}));                         // (256,64)
-        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));            // (MMA,2,4)
+        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,N,4): N = 2 or 4 column blocks
         if constexpr (!T::kBoxRelease) {
           detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
         } else {
-          // The first 128 columns (boxes 4h, 4h + 1) in one commit group, then
-          // the last 128, so the first part is released while the second runs.
-          static_assert(size<1>(decltype(tOrV){}) == 2, "two 128-column halves");
+          // One commit group per column block (128 or 64 columns), in column
+          // order; each block's release part is freed as its group retires.
+          constexpr int kBlocks = decltype(size<1>(tOrV))::value;
+          static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
+          if constexpr (T::kBoxRelease == 2) copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
           warpgroup_fence_operand(tOrO);
           warpgroup_arrive();
           CUTE_UNROLL
-          for (int n = 0; n < 2; ++n) {
+          for (int n = 0; n < kBlocks; ++n) {
             CUTE_UNROLL
             for (int k = 0; k < size<2>(tOrV); ++k) gemm(mma_o, tOrP(_, 0, k), tOrV(_, n, k), tOrO(_, 0, n));
             warpgroup_commit_batch();
           }
-          warpgroup_wait<1>();
-          release_stage(&ss.kv_empty[stage][1], params.cluster_tiles);
+          for_each(make_int_sequence<kBlocks - 1>{}, [&](auto i) {
+            warpgroup_wait<kBlocks - 1 - decltype(i)::value>();
+            release_stage(&ss.kv_empty[stage][1 + decltype(i)::value], params.cluster_tiles);
+          });
           warpgroup_wait<0>();
           warpgroup_fence_operand(tOrO);
         }

@@ -46,28 +46,37 @@ struct DecodeTraitsSm90 {
   // wait on a barrier that has already completed still cost WG0 ~50 cycles
   // (ncu source counters, b=128 s_q=2 h_q=128), on its critical path.
   static constexpr int kBoxesPerGroup = 3;
-  static constexpr int kBoxGroups = kBoxes / kBoxesPerGroup;
-  static constexpr int kStages = 2;                        // KV pages in flight
-  // Stage reuse by box (CUTE_MLA_BOX_RELEASE=1, an experiment): a stage is
-  // released in three parts as its readers finish with them, the RoPE box
-  // after S, then each P.V warpgroup's first 128 columns, then its last, and
-  // the producer refills each part as it frees, so the next page's first
-  // boxes are in flight while P.V still reads the last ones (with one release
-  // per stage a page's load latency sat in the stage's round trip,
+  // Stage reuse by box (CUTE_MLA_BOX_RELEASE, an experiment): a stage is
+  // released in parts as its readers finish with them, the RoPE box after S,
+  // then the latent boxes as P.V retires them, and the producer refills each
+  // part as it frees, so the next page's first boxes are in flight while P.V
+  // still reads the last ones (with one release per stage a page's load
+  // latency sat in the stage's round trip,
   // bench/notes/design-two-page-warpgroups.md). The landing groups are the
-  // release parts, and S reads them in that order: {8}, {0, 1, 4, 5},
-  // {2, 3, 6, 7}. Off: groups of three boxes in column order, released whole.
-  static constexpr bool kBoxRelease = CUTE_MLA_BOX_RELEASE != 0;
-  static_assert(!kBoxRelease || kBoxes == 9, "the release parts assume 8 latent boxes + RoPE");
+  // release parts, and S reads them in that order.
+  //   1: three parts, {8}, {0, 1, 4, 5}, {2, 3, 6, 7}: each P.V warpgroup's
+  //      first 128 columns, then its last (its two m64n128 wgmma groups).
+  //   2: five parts, {8}, {0, 4}, {1, 5}, {2, 6}, {3, 7}: one box of each P.V
+  //      warpgroup at a time, P.V as four m64n64 wgmma groups with P in
+  //      registers (ldmatrix), so the narrower wgmmas read no more P.
+  //   0 (default): groups of three boxes in column order, released whole.
+  static constexpr int kBoxRelease = CUTE_MLA_BOX_RELEASE;
+  static_assert(kBoxRelease >= 0 && kBoxRelease <= 2, "CUTE_MLA_BOX_RELEASE is 0, 1 or 2");
+  static_assert(kBoxRelease == 0 || kBoxes == 9, "the release parts assume 8 latent boxes + RoPE");
+  static constexpr int kBoxGroups = kBoxRelease == 2 ? 5 : kBoxes / kBoxesPerGroup;
   CUTE_HOST_DEVICE static constexpr int group_of_box(int c) {
-    return !kBoxRelease ? c / kBoxesPerGroup : c == kBoxes - 1 ? 0 : c % 4 < 2 ? 1 : 2;
+    return kBoxRelease == 0 ? c / kBoxesPerGroup
+           : c == kBoxes - 1 ? 0
+           : kBoxRelease == 1 ? (c % 4 < 2 ? 1 : 2)
+                              : c % 4 + 1;
   }
   CUTE_HOST_DEVICE static constexpr int boxes_in_group(int g) {
-    return !kBoxRelease ? kBoxesPerGroup : g == 0 ? 1 : 4;
+    return kBoxRelease == 0 ? kBoxesPerGroup : g == 0 ? 1 : kBoxRelease == 1 ? 4 : 2;
   }
   // Each release part frees the landing groups [part, part + 1) (box
   // release) or all of them (one part).
-  static constexpr int kReleaseParts = kBoxRelease ? kBoxGroups : 1;
+  static constexpr int kReleaseParts = kBoxRelease != 0 ? kBoxGroups : 1;
+  static constexpr int kStages = 2;                        // KV pages in flight
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
@@ -123,6 +132,12 @@ struct DecodeTraitsSm90 {
   using TiledMmaO = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
                                  cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
+
+  // Box release 2: O_h += P . V_h per 64-column box, P in registers.
+  using TiledMmaOBox = decltype(cute::make_tiled_mma(
+      cute::GMMA::rs_op_selector<Element, Element, float,
+                                 cute::Shape<BlockM, cute::Int<kBoxCols>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
