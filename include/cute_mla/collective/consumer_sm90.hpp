@@ -501,7 +501,10 @@ struct ConsumerSm90 {
           // order; each block's release part is freed as its group retires.
           constexpr int kBlocks = decltype(size<1>(tOrV))::value;
           static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
-          if constexpr (T::kBoxRelease == 2) copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
+          if constexpr (T::kBoxRelease == 2) {
+            copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
+            warpgroup_fence_operand(tOrP);  // P's registers are wgmma operands from here
+          }
           warpgroup_fence_operand(tOrO);
           warpgroup_arrive();
           CUTE_UNROLL
@@ -516,6 +519,7 @@ struct ConsumerSm90 {
           });
           warpgroup_wait<0>();
           warpgroup_fence_operand(tOrO);
+          if constexpr (T::kBoxRelease == 2) warpgroup_fence_operand(tOrP);
         }
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
