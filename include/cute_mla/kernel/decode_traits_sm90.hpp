@@ -76,6 +76,19 @@ struct DecodeTraitsSm90 {
   // Each release part frees the landing groups [part, part + 1) (box
   // release) or all of them (one part).
   static constexpr int kReleaseParts = kBoxRelease != 0 ? kBoxGroups : 1;
+  // Every box in one group, and each group's byte count (the producer's
+  // expect_tx) matching the boxes that complete it.
+  static constexpr bool groups_partition_boxes() {
+    for (int g = 0; g < kBoxGroups; ++g) {
+      int n = 0;
+      for (int c = 0; c < kBoxes; ++c) n += group_of_box(c) == g;
+      if (n != boxes_in_group(g)) return false;
+    }
+    for (int c = 0; c < kBoxes; ++c)
+      if (group_of_box(c) < 0 || group_of_box(c) >= kBoxGroups) return false;
+    return true;
+  }
+  static_assert(groups_partition_boxes(), "landing groups must partition the boxes");
   static constexpr int kStages = 2;                        // KV pages in flight
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
