@@ -449,13 +449,12 @@ struct ConsumerSm90 {
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
     Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4): smem descriptors, or registers (RS)
-    auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
-    auto thr_p_s2r = p_s2r.get_thread_slice(tid);
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
     const Rows rows = rows_of(params, m_tile, kv_head, cO_rc);
-    // The box groups holding this half's latent boxes.
+    // The box groups holding this half's latent boxes (with box release
+    // every latent group holds boxes of both halves).
     constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
     const int first_group = T::kBoxRelease ? 1 : half * kHalfBoxes / T::kBoxesPerGroup;
     const int last_group = T::kBoxRelease ? T::kBoxGroups - 1
@@ -502,6 +501,8 @@ struct ConsumerSm90 {
           constexpr int kBlocks = decltype(size<1>(tOrV))::value;
           static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
           if constexpr (T::kBoxRelease == 2) {
+            auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
+            auto thr_p_s2r = p_s2r.get_thread_slice(tid);
             copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
             warpgroup_fence_operand(tOrP);  // P's registers are wgmma operands from here
           }
