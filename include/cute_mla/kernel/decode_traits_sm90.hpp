@@ -25,6 +25,9 @@
 #ifndef CUTE_MLA_BOX_RELEASE
 #define CUTE_MLA_BOX_RELEASE 0
 #endif
+#ifndef CUTE_MLA_SCORES_AHEAD
+#define CUTE_MLA_SCORES_AHEAD 0
+#endif
 
 namespace cute_mla::kernel {
 
@@ -90,6 +93,11 @@ struct DecodeTraitsSm90 {
   }
   static_assert(groups_partition_boxes(), "landing groups must partition the boxes");
   static constexpr int kStages = 2;                        // KV pages in flight
+  // S ahead (CUTE_MLA_SCORES_AHEAD, an experiment): the S warpgroup issues
+  // the next page's S before this page's softmax, so the tensor cores work
+  // through the softmax and the post (a second 32-register accumulator).
+  // Within a piece only: its first page's S is issued alone.
+  static constexpr bool kScoresAhead = CUTE_MLA_SCORES_AHEAD != 0;
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
