@@ -424,7 +424,8 @@ struct ConsumerSm90 {
           for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
         }
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresStored, seq);
-        cutlass::arch::fence_view_async_shared();
+        // P.V reads P through the async proxy, unless P goes to registers by ldmatrix.
+        if constexpr (!T::kPInRegisters) cutlass::arch::fence_view_async_shared();
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresFenced, seq);
         arrive(kernel::NamedBarrier::kProbsReady);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresPosted, seq);
@@ -433,7 +434,8 @@ struct ConsumerSm90 {
         // (remote ones in a cluster) sat between S and the softmax, on the
         // path to P (trace_decode: that phase took 960 cycles with a cluster's
         // remote arrivals, 830 without).
-        release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);  // (box release: the RoPE box)
+        if constexpr (!T::kReleaseByValues)
+          release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);  // (box release: the RoPE box)
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresReleased, seq);
       }
       // Nothing is in flight here (the last page issued none), but ptxas
@@ -462,8 +464,9 @@ struct ConsumerSm90 {
     const int tid = threadIdx.x % T::kWarpgroupThreads;
 
     // (Box release 2: one 64-column box per wgmma group, P in registers.)
-    using MmaO = cute::conditional_t<T::kBoxRelease == 2, typename T::TiledMmaOBox,
-                                     typename T::TiledMmaO>;
+    using MmaO = cute::conditional_t<
+        T::kBoxRelease == 2, typename T::TiledMmaOBox,
+        cute::conditional_t<T::kPInRegisters, typename T::TiledMmaORs, typename T::TiledMmaO>>;
     MmaO mma_o;
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
@@ -519,7 +522,7 @@ struct ConsumerSm90 {
           // order; each block's release part is freed as its group retires.
           constexpr int kBlocks = decltype(size<1>(tOrV))::value;
           static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
-          if constexpr (T::kBoxRelease == 2) {
+          if constexpr (T::kPInRegisters) {
             auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
             auto thr_p_s2r = p_s2r.get_thread_slice(tid);
             copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
@@ -533,13 +536,15 @@ struct ConsumerSm90 {
             for (int k = 0; k < size<2>(tOrV); ++k) gemm(mma_o, tOrP(_, 0, k), tOrV(_, n, k), tOrO(_, 0, n));
             warpgroup_commit_batch();
           }
+          // S is done with the RoPE box (P is posted): released while P.V runs.
+          if constexpr (T::kReleaseByValues) release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);
           for_each(make_int_sequence<kBlocks - 1>{}, [&](auto i) {
             warpgroup_wait<kBlocks - 1 - decltype(i)::value>();
             release_stage(&ss.kv_empty[stage][1 + decltype(i)::value], params.cluster_tiles);
           });
           warpgroup_wait<0>();
           warpgroup_fence_operand(tOrO);
-          if constexpr (T::kBoxRelease == 2) warpgroup_fence_operand(tOrP);
+          if constexpr (T::kPInRegisters) warpgroup_fence_operand(tOrP);
         }
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);

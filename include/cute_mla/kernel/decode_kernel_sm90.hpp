@@ -113,9 +113,11 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
       CUTE_UNROLL
       for (int r = 0; r < Traits::kReleaseParts; ++r) {
         constexpr int kScoreWarps = Traits::kWarpgroupThreads / 32;
-        const int readers = !Traits::kBoxRelease ? Traits::kConsumerWarps
-                            : r == 0            ? kScoreWarps
-                                                : Traits::kConsumerWarps - kScoreWarps;
+        constexpr int kValueWarps = Traits::kConsumerWarps - kScoreWarps;
+        const int readers = Traits::kReleaseByValues ? kValueWarps
+                            : !Traits::kBoxRelease   ? Traits::kConsumerWarps
+                            : r == 0                 ? kScoreWarps
+                                                     : kValueWarps;
         if (params.cluster_tiles > 1)
           cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][r], readers * 2);
         else

@@ -28,6 +28,12 @@
 #ifndef CUTE_MLA_SCORES_AHEAD
 #define CUTE_MLA_SCORES_AHEAD 0
 #endif
+#ifndef CUTE_MLA_RELEASE_BY_VALUES
+#define CUTE_MLA_RELEASE_BY_VALUES 0
+#endif
+#ifndef CUTE_MLA_P_IN_REGISTERS
+#define CUTE_MLA_P_IN_REGISTERS 0
+#endif
 
 namespace cute_mla::kernel {
 
@@ -98,6 +104,19 @@ struct DecodeTraitsSm90 {
   // through the softmax and the post (a second 32-register accumulator).
   // Within a piece only: its first page's S is issued alone.
   static constexpr bool kScoresAhead = CUTE_MLA_SCORES_AHEAD != 0;
+  // Release by the P.V warps (CUTE_MLA_RELEASE_BY_VALUES, an experiment): the
+  // S warps never arrive on a stage's empty barrier (a cluster-scope release
+  // arrive cost them ~460 cycles a page, trace_decode at the knee); the P.V
+  // warps, which see P only after S is done, release for them: the RoPE part
+  // right after issuing their P.V (box release), else with their own release.
+  static constexpr bool kReleaseByValues = CUTE_MLA_RELEASE_BY_VALUES != 0;
+  // P in registers (CUTE_MLA_P_IN_REGISTERS with box release, an experiment;
+  // always with box release 2): the P.V warpgroups load P by ldmatrix and
+  // issue RS wgmmas, so the S warpgroup posts P without a proxy fence (~150
+  // cycles a page on its path, trace_decode).
+  static constexpr bool kPInRegisters = kBoxRelease == 2 || CUTE_MLA_P_IN_REGISTERS != 0;
+  static_assert(kBoxRelease != 0 || CUTE_MLA_P_IN_REGISTERS == 0,
+                "P in registers is built on the box-release P.V path");
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
@@ -152,6 +171,12 @@ struct DecodeTraitsSm90 {
   // accumulator alone fills, although setmaxnreg gives the warpgroup 184.
   using TiledMmaO = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
+                                 cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
+
+  // P in registers: the same two 64 x 128 wgmmas per k-step, P from registers.
+  using TiledMmaORs = decltype(cute::make_tiled_mma(
+      cute::GMMA::rs_op_selector<Element, Element, float,
                                  cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
