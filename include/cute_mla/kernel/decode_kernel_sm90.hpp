@@ -41,6 +41,12 @@
 //     with two stages a page is held until the later warpgroup's P V of it,
 //     which puts load latency, S and softmax in series
 //     (bench/notes/design-two-page-warpgroups.md).
+//   * Not a stage released in parts as P.V retires them (box release), nor
+//     the next page's S issued before this page's softmax (S ahead): with
+//     the load early the S warpgroup's own loop binds (S, softmax and
+//     ~1500 cycles of posting and release a page; b=128 s_q=2 L=16K 1822 us,
+//     box release 1846, S ahead 2717: it waits for a page only P.V's
+//     release lets in). Compile-time experiments, off (decode_traits_sm90.hpp).
 #pragma once
 
 #include <cute/arch/cluster_sm90.hpp>
