@@ -4,8 +4,9 @@
 // land; include/cute_mla/kernel/trace.hpp), runs one call on random inputs
 // after an L2 flush, and prints per KV tile the stage wait, the load latency,
 // S, the softmax, the wait for the previous P.V, P.V, and when the tile's
-// first and last box groups landed. Stamps cover a window of trace::kWindow
-// tiles from --first (default 8); --raw 1 also prints every stamp.
+// first and last box groups landed, then the S warpgroup's loop step by step.
+// Stamps cover a window of trace::kWindow tiles from --first (default 8);
+// --raw 1 also prints every stamp.
 //
 // Build here (no GPU needed), run on the H100:
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -cudart static \
@@ -226,6 +227,33 @@ int main(int argc, char** argv) {
     }
   }
   const int n = tiles - first - 1;  // tiles averaged: the window less its first
+  // The S warpgroup's loop, step by step (mean of the tiles that have a next
+  // one): where its cycles a tile go besides S and the softmax.
+  if (n > 1) {
+    static const char* const kSteps[] = {
+        "S (sees group 0 -> S done)", "softmax", "wait for P.V(t-1) + P stored",
+        "proxy fence", "arrive (posted)", "stage release", "release -> next wait",
+        "next wait -> sees group 0"};
+    constexpr int kNumSteps = sizeof(kSteps) / sizeof(kSteps[0]);
+    long long step[kNumSteps] = {0};
+    int m = 0;
+    for (int t = first + 1; t + 1 < tiles; ++t, ++m) {
+      const long long* next_wait = &st[tr::kScoresWait][t + 1];
+      const long long* next_full = &st[tr::kScoresFull][t + 1];
+      const long long at[kNumSteps + 1] = {
+          st[tr::kScoresFull][t],   st[tr::kScoresDone][t],   st[tr::kScoresSoftmax][t],
+          st[tr::kScoresStored][t], st[tr::kScoresFenced][t], st[tr::kScoresPosted][t],
+          st[tr::kScoresReleased][t], *next_wait, *next_full};
+      for (int k = 0; k < kNumSteps; ++k) step[k] += at[k + 1] - at[k];
+    }
+    long long total = 0;
+    for (int k = 0; k < kNumSteps; ++k) total += step[k] / m;
+    std::printf("S warpgroup loop, mean of tiles %d..%d (cycles; stamps cost part of each):\n",
+                first + 1, tiles - 2);
+    for (int k = 0; k < kNumSteps; ++k)
+      std::printf("  %-32s %6lld\n", kSteps[k], step[k] / m);
+    std::printf("  %-32s %6lld\n", "total", total);
+  }
   if (n > 0) {
     const long long span = st[tr::kValuesDone][tiles - 1] - st[tr::kValuesDone][first];
     std::printf("mean of tiles %d..%d: ", first + 1, tiles - 1);
