@@ -328,37 +328,6 @@ struct ConsumerSm90 {
     const Rows rows = rows_of(params, m_tile, kv_head, cS_rc);
     const bool causal = params.mask == MaskMode::kCausal;
 
-    // Issues S of the seq-th page walked into tSrS: one commit group per
-    // group of boxes, each issued as soon as it lands.
-    auto issue_scores = [&](int32_t seq, int32_t rows_in_page, auto& acc) {
-      const int32_t stage = seq % T::kStages;
-      const uint32_t phase = (seq / T::kStages) & 1;
-      uint64_t* full = ss.kv_full[stage];
-      Tensor sK = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutK{});
-      if (rows_in_page < T::kBlockN) {
-        CUTE_UNROLL
-        for (int g = 0; g < T::kBoxGroups; ++g) TxBarrier::wait(&full[g], phase);
-        zero_tail_rows(sK, rows_in_page);
-      }
-      Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sK));  // (MMA,1,36)
-      warpgroup_fence_operand(acc);
-      mma_s.accumulate_ = GMMA::ScaleOut::Zero;
-      CUTE_UNROLL
-      for (int g = 0; g < T::kBoxGroups; ++g) {
-        if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
-        TxBarrier::wait(&full[g], phase);
-        if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
-        warpgroup_arrive();
-        CUTE_UNROLL
-        for (int k = 0; k < T::kBoxes * kBoxSteps; ++k) {
-          if (T::group_of_box(k / kBoxSteps) != g) continue;  // both loops unrolled: static
-          gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), acc);
-          mma_s.accumulate_ = GMMA::ScaleOut::One;
-        }
-        warpgroup_commit_batch();
-      }
-    };
-
     int32_t q_uses = 0;
     int32_t kv_uses = 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
@@ -384,26 +353,41 @@ struct ConsumerSm90 {
         TxBarrier::wait(&ss.q_full, q_uses & 1);
         ++q_uses;
       }
-      // S ahead: the next page's S, in flight during this page's softmax.
-      Tensor tSrS_next = partition_fragment_C(mma_s, Shape<typename T::BlockM,
-                                                           typename T::BlockN>{});  // (MMA,1,1)
-      if constexpr (T::kScoresAhead) {
-        if (pc.begin_block < pc.end_block)
-          issue_scores(kv_uses, pc.seqlen - pc.begin_block * T::kBlockN, tSrS_next);
-      }
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
+        const int32_t stage = kv_uses % T::kStages;
+        const uint32_t phase = (kv_uses / T::kStages) & 1;
         const int32_t seq = kv_uses++;
-        const int32_t stage = seq % T::kStages;
-        Tensor tSrS = make_fragment_like(tSrS_next);
-        if constexpr (!T::kScoresAhead) issue_scores(seq, pc.seqlen - blk * T::kBlockN, tSrS);
-        warpgroup_wait<0>();
-        if constexpr (T::kScoresAhead) {
-          warpgroup_fence_operand(tSrS_next);
+        uint64_t* full = ss.kv_full[stage];
+        Tensor sK = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutK{});
+
+        const int32_t rows_in_page = pc.seqlen - blk * T::kBlockN;
+        if (rows_in_page < T::kBlockN) {
           CUTE_UNROLL
-          for (int k = 0; k < size(tSrS); ++k) tSrS(k) = tSrS_next(k);
-          if (blk + 1 < pc.end_block)
-            issue_scores(seq + 1, pc.seqlen - (blk + 1) * T::kBlockN, tSrS_next);
+          for (int g = 0; g < T::kBoxGroups; ++g) TxBarrier::wait(&full[g], phase);
+          zero_tail_rows(sK, rows_in_page);
         }
+
+        Tensor tSrK = thr_s.make_fragment_B(thr_s.partition_B(sK));            // (MMA,1,36)
+        Tensor tSrS = partition_fragment_C(mma_s, Shape<typename T::BlockM,
+                                                        typename T::BlockN>{});  // (MMA,1,1)
+        // One commit group per group of boxes, each issued as soon as it lands.
+        warpgroup_fence_operand(tSrS);
+        mma_s.accumulate_ = GMMA::ScaleOut::Zero;
+        CUTE_UNROLL
+        for (int g = 0; g < T::kBoxGroups; ++g) {
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresWait, seq);
+          TxBarrier::wait(&full[g], phase);
+          if (g == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kScoresFull, seq);
+          warpgroup_arrive();
+          CUTE_UNROLL
+          for (int k = 0; k < T::kBoxes * kBoxSteps; ++k) {
+            if (T::group_of_box(k / kBoxSteps) != g) continue;  // both loops unrolled: static
+            gemm(mma_s, tSrQ(_, _, k), tSrK(_, _, k), tSrS);
+            mma_s.accumulate_ = GMMA::ScaleOut::One;
+          }
+          warpgroup_commit_batch();
+        }
+        warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresDone, seq);
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
@@ -438,9 +422,6 @@ struct ConsumerSm90 {
           release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);  // (box release: the RoPE box)
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresReleased, seq);
       }
-      // Nothing is in flight here (the last page issued none), but ptxas
-      // cannot tell: without this wait it serialises every wgmma (C7518).
-      if constexpr (T::kScoresAhead) warpgroup_wait<0>();
       // The last page's P.V is done: its P, scale and the previous row sums are free.
       if (has_kv) sync(kernel::NamedBarrier::kProbsConsumed);
       if (sp.merges) {
@@ -463,10 +444,8 @@ struct ConsumerSm90 {
     const int half = threadIdx.x / T::kWarpgroupThreads - 1;
     const int tid = threadIdx.x % T::kWarpgroupThreads;
 
-    // (Box release 2: one 64-column box per wgmma group, P in registers.)
-    using MmaO = cute::conditional_t<
-        T::kBoxRelease == 2, typename T::TiledMmaOBox,
-        cute::conditional_t<T::kPInRegisters, typename T::TiledMmaORs, typename T::TiledMmaO>>;
+    using MmaO = cute::conditional_t<T::kPInRegisters, typename T::TiledMmaORs,
+                                     typename T::TiledMmaO>;
     MmaO mma_o;
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
@@ -514,12 +493,12 @@ struct ConsumerSm90 {
         Tensor sVt = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutVt{});
         Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(half, _0{}));                         // (256,64)
-        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,N,4): N = 2 or 4 column blocks
+        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,2,4): two 128-column blocks
         if constexpr (!T::kBoxRelease) {
           detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
         } else {
-          // One commit group per column block (128 or 64 columns), in column
-          // order; each block's release part is freed as its group retires.
+          // One commit group per 128-column block, in column order; each
+          // block's release part is freed as its group retires.
           constexpr int kBlocks = decltype(size<1>(tOrV))::value;
           static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
           if constexpr (T::kPInRegisters) {

@@ -25,9 +25,6 @@
 #ifndef CUTE_MLA_BOX_RELEASE
 #define CUTE_MLA_BOX_RELEASE 0
 #endif
-#ifndef CUTE_MLA_SCORES_AHEAD
-#define CUTE_MLA_SCORES_AHEAD 0
-#endif
 #ifndef CUTE_MLA_RELEASE_BY_VALUES
 #define CUTE_MLA_RELEASE_BY_VALUES 0
 #endif
@@ -62,25 +59,21 @@ struct DecodeTraitsSm90 {
   // still reads the last ones (with one release per stage a page's load
   // latency sat in the stage's round trip,
   // bench/notes/design-two-page-warpgroups.md). The landing groups are the
-  // release parts, and S reads them in that order.
+  // release parts, and S reads them in that order:
   //   1: three parts, {8}, {0, 1, 4, 5}, {2, 3, 6, 7}: each P.V warpgroup's
   //      first 128 columns, then its last (its two m64n128 wgmma groups).
-  //   2: five parts, {8}, {0, 4}, {1, 5}, {2, 6}, {3, 7}: one box of each P.V
-  //      warpgroup at a time, P.V as four m64n64 wgmma groups with P in
-  //      registers (ldmatrix), so the narrower wgmmas read no more P.
   //   0 (default): groups of three boxes in column order, released whole.
+  // Measured no faster (2026-12-07); a finer split (five parts, P.V as four
+  // m64n64 groups, CUTE_MLA_BOX_RELEASE=2 at commit 6b4ca70) was slower.
   static constexpr int kBoxRelease = CUTE_MLA_BOX_RELEASE;
-  static_assert(kBoxRelease >= 0 && kBoxRelease <= 2, "CUTE_MLA_BOX_RELEASE is 0, 1 or 2");
+  static_assert(kBoxRelease == 0 || kBoxRelease == 1, "CUTE_MLA_BOX_RELEASE is 0 or 1");
   static_assert(kBoxRelease == 0 || kBoxes == 9, "the release parts assume 8 latent boxes + RoPE");
-  static constexpr int kBoxGroups = kBoxRelease == 2 ? 5 : kBoxes / kBoxesPerGroup;
+  static constexpr int kBoxGroups = kBoxes / kBoxesPerGroup;
   CUTE_HOST_DEVICE static constexpr int group_of_box(int c) {
-    return kBoxRelease == 0 ? c / kBoxesPerGroup
-           : c == kBoxes - 1 ? 0
-           : kBoxRelease == 1 ? (c % 4 < 2 ? 1 : 2)
-                              : c % 4 + 1;
+    return kBoxRelease == 0 ? c / kBoxesPerGroup : c == kBoxes - 1 ? 0 : c % 4 < 2 ? 1 : 2;
   }
   CUTE_HOST_DEVICE static constexpr int boxes_in_group(int g) {
-    return kBoxRelease == 0 ? kBoxesPerGroup : g == 0 ? 1 : kBoxRelease == 1 ? 4 : 2;
+    return kBoxRelease == 0 ? kBoxesPerGroup : g == 0 ? 1 : 4;
   }
   // Each release part frees the landing groups [part, part + 1) (box
   // release) or all of them (one part).
@@ -99,22 +92,17 @@ struct DecodeTraitsSm90 {
   }
   static_assert(groups_partition_boxes(), "landing groups must partition the boxes");
   static constexpr int kStages = 2;                        // KV pages in flight
-  // S ahead (CUTE_MLA_SCORES_AHEAD, an experiment): the S warpgroup issues
-  // the next page's S before this page's softmax, so the tensor cores work
-  // through the softmax and the post (a second 32-register accumulator).
-  // Within a piece only: its first page's S is issued alone.
-  static constexpr bool kScoresAhead = CUTE_MLA_SCORES_AHEAD != 0;
   // Release by the P.V warps (CUTE_MLA_RELEASE_BY_VALUES, an experiment): the
   // S warps never arrive on a stage's empty barrier (a cluster-scope release
   // arrive cost them ~460 cycles a page, trace_decode at the knee); the P.V
   // warps, which see P only after S is done, release for them: the RoPE part
   // right after issuing their P.V (box release), else with their own release.
   static constexpr bool kReleaseByValues = CUTE_MLA_RELEASE_BY_VALUES != 0;
-  // P in registers (CUTE_MLA_P_IN_REGISTERS with box release, an experiment;
-  // always with box release 2): the P.V warpgroups load P by ldmatrix and
-  // issue RS wgmmas, so the S warpgroup posts P without a proxy fence (~150
-  // cycles a page on its path, trace_decode).
-  static constexpr bool kPInRegisters = kBoxRelease == 2 || CUTE_MLA_P_IN_REGISTERS != 0;
+  // P in registers (CUTE_MLA_P_IN_REGISTERS with box release, an
+  // experiment): the P.V warpgroups load P by ldmatrix and issue RS wgmmas,
+  // so the S warpgroup posts P without a proxy fence (~150 cycles a page on
+  // its path, trace_decode).
+  static constexpr bool kPInRegisters = CUTE_MLA_P_IN_REGISTERS != 0;
   static_assert(kBoxRelease != 0 || CUTE_MLA_P_IN_REGISTERS == 0,
                 "P in registers is built on the box-release P.V path");
   static constexpr int kWarpgroupThreads = 128;
@@ -178,12 +166,6 @@ struct DecodeTraitsSm90 {
   using TiledMmaORs = decltype(cute::make_tiled_mma(
       cute::GMMA::rs_op_selector<Element, Element, float,
                                  cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
-
-  // Box release 2: O_h += P . V_h per 64-column box, P in registers.
-  using TiledMmaOBox = decltype(cute::make_tiled_mma(
-      cute::GMMA::rs_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, cute::Int<kBoxCols>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
