@@ -46,7 +46,8 @@
 //     the load early the S warpgroup's own loop binds (S, softmax and
 //     ~1500 cycles of posting and release a page; b=128 s_q=2 L=16K 1822 us,
 //     box release 1846, S ahead 2717: it waits for a page only P.V's
-//     release lets in). Compile-time experiments, off (decode_traits_sm90.hpp).
+//     release lets in). Box release stays a compile-time experiment
+//     (decode_traits_sm90.hpp); S ahead is kept at commit 6b4ca70.
 #pragma once
 
 #include <cute/arch/cluster_sm90.hpp>
