@@ -110,6 +110,65 @@ CUTE_DEVICE void zero_rows_from(SmemTensor& t, int32_t first, int tid, int threa
   cutlass::arch::fence_view_async_shared();
 }
 
+// Keys at or past a row's key_limit masked (-inf) in this thread's rows of S
+// (rows x keys, keys from first_key); only a page that reaches past a row's
+// last key needs it.
+template <class STensor, class CoordTensor>
+CUTE_DEVICE void mask_past_limit(STensor& S, CoordTensor const& cS_rc, int32_t first_key,
+                                 int32_t keys, int32_t const* key_limit) {
+  using namespace cute;
+  constexpr int kRows = decltype(size<0>(S))::value;
+  if (first_key + keys > min(key_limit[0], key_limit[kRows - 1])) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      CUTE_UNROLL
+      for (int j = 0; j < size<1>(S); ++j)
+        if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
+    }
+  }
+}
+
+// Four partial maxima and sums a row: a chain of 32 dependent instructions
+// was most of the softmax's ~830 cycles between S and P (trace_decode).
+constexpr int kSoftmaxLanes = 4;
+
+// This thread's part of row i's maximum of S.
+template <class STensor>
+CUTE_DEVICE float tile_row_max(STensor const& S, int i) {
+  using namespace cute;
+  float part[kSoftmaxLanes];
+  CUTE_UNROLL
+  for (int l = 0; l < kSoftmaxLanes; ++l) part[l] = -INFINITY;
+  CUTE_UNROLL
+  for (int j = 0; j < size<1>(S); ++j)
+    part[j % kSoftmaxLanes] = fmaxf(part[j % kSoftmaxLanes], S(i, j));
+  return fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
+}
+
+// Row i of S becomes P = 2^(S * scale_log2 - base); returns this thread's
+// part of its sum.
+template <class STensor>
+CUTE_DEVICE float exp_row(STensor& S, int i, float scale_log2, float base) {
+  using namespace cute;
+  float part[kSoftmaxLanes];
+  CUTE_UNROLL
+  for (int l = 0; l < kSoftmaxLanes; ++l) part[l] = 0.f;
+  CUTE_UNROLL
+  for (int j = 0; j < size<1>(S); ++j) {
+    S(i, j) = fast_exp2(fmaf(S(i, j), scale_log2, -base));
+    part[j % kSoftmaxLanes] += S(i, j);
+  }
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+// A row's new running maximum (log2 domain) -> the exponent base and the
+// rescale of what came before. A row with no key yet keeps -inf; subtract 0
+// instead so nothing is NaN.
+CUTE_DEVICE void rescale_of(float old_max, float new_max, float& base, float& scale) {
+  base = new_max == -INFINITY ? 0.f : new_max;
+  scale = fast_exp2(old_max - base);
+}
+
 // One page of the online softmax, in the log2 domain, on this thread's rows
 // of S (rows x keys, keys from first_key): keys at or past a row's key_limit
 // are masked, row_max and row_sum move on, S becomes P = 2^(S * scale_log2 -
@@ -120,39 +179,14 @@ CUTE_DEVICE void online_softmax(STensor& S, CoordTensor const& cS_rc, int32_t fi
                                 float* row_max, float* row_sum, float* scale) {
   using namespace cute;
   constexpr int kRows = decltype(size<0>(S))::value;
-  // Only a page that reaches past a row's last key needs the mask.
-  if (first_key + keys > min(key_limit[0], key_limit[kRows - 1])) {
-    CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i) {
-      CUTE_UNROLL
-      for (int j = 0; j < size<1>(S); ++j)
-        if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
-    }
-  }
+  mask_past_limit(S, cS_rc, first_key, keys, key_limit);
   CUTE_UNROLL
   for (int i = 0; i < kRows; ++i) {
-    // Four partial maxima and sums: a chain of 32 dependent instructions
-    // was most of the softmax's ~830 cycles between S and P (trace_decode).
-    constexpr int kLanes = 4;
-    float part[kLanes];
-    CUTE_UNROLL
-    for (int l = 0; l < kLanes; ++l) part[l] = -INFINITY;
-    CUTE_UNROLL
-    for (int j = 0; j < size<1>(S); ++j) part[j % kLanes] = fmaxf(part[j % kLanes], S(i, j));
-    const float tile_max = fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
-    const float new_max = fmaxf(row_max[i], quad_max(tile_max) * scale_log2);
-    // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
-    const float base = new_max == -INFINITY ? 0.f : new_max;
-    scale[i] = fast_exp2(row_max[i] - base);
+    const float new_max = fmaxf(row_max[i], quad_max(tile_row_max(S, i)) * scale_log2);
+    float base;
+    rescale_of(row_max[i], new_max, base, scale[i]);
     row_max[i] = new_max;
-    CUTE_UNROLL
-    for (int l = 0; l < kLanes; ++l) part[l] = 0.f;
-    CUTE_UNROLL
-    for (int j = 0; j < size<1>(S); ++j) {
-      S(i, j) = fast_exp2(fmaf(S(i, j), scale_log2, -base));
-      part[j % kLanes] += S(i, j);
-    }
-    row_sum[i] = row_sum[i] * scale[i] + ((part[0] + part[1]) + (part[2] + part[3]));
+    row_sum[i] = row_sum[i] * scale[i] + exp_row(S, i, scale_log2, base);
   }
 }
 
@@ -191,6 +225,23 @@ struct ConsumerSm90 {
     } else {
       for (int32_t c = 0; c < cluster_tiles; ++c) Barrier::arrive(empty, uint32_t(c), leader);
     }
+  }
+
+  // Softmax in the P.V warpgroups: thread tid's (of a 128-thread warpgroup)
+  // slots for a page's fp32 S, kScoreSlots of 16 bytes, kSlotStride apart
+  // (consecutive threads, consecutive slots): rows 0-31 (warps 0 and 1) in
+  // P's buffer, rows 32-63 in the stage's RoPE box.
+  static constexpr int kScoreSlots = 32 / 4;
+  static constexpr int kSlotStride = Traits::kWarpgroupThreads / 2;
+  template <class Storage>
+  CUTE_DEVICE static float4* scores_slots(Storage& ss, int32_t stage, int tid) {
+    static_assert(kScoreSlots * kSlotStride * sizeof(float4) == sizeof(ss.p) &&
+                      sizeof(ss.p) == Traits::kBoxBytes,
+                  "half of S fills P's buffer and the RoPE box each");
+    constexpr int kRopeBoxElems = (Traits::kBoxes - 1) * Traits::kBlockN * Traits::kBoxCols;
+    float4* base = tid < kSlotStride ? reinterpret_cast<float4*>(ss.p)
+                                     : reinterpret_cast<float4*>(ss.kv[stage] + kRopeBoxElems);
+    return base + tid % kSlotStride;
   }
 
   // The query rows of this thread's two accumulator rows (the S and the O
@@ -393,19 +444,40 @@ struct ConsumerSm90 {
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
 
         Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
-        float scale[kRows];
-        detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit, params.scale_log2,
-                               row_max, row_sum, scale);
-        Tensor tSrP = make_tensor_like<Element>(tSrS);
-        CUTE_UNROLL
-        for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
-        // The value warpgroups must be done with the previous page's P and scale.
-        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
-        if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
-        copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
-        if (tid % 4 == 0) {
+        if constexpr (T::kSoftmaxInValues) {
+          // Masked S and the new row maxima for the P.V warpgroups.
+          detail::mask_past_limit(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit);
           CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
+          for (int i = 0; i < kRows; ++i)
+            row_max[i] = fmaxf(row_max[i], detail::quad_max(detail::tile_row_max(S, i)) *
+                                               params.scale_log2);
+          if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
+          // The value warpgroups must have read the previous page's S and maxima.
+          if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
+          float4* slot = scores_slots(ss, stage, tid);
+          CUTE_UNROLL
+          for (int k = 0; k < kScoreSlots; ++k)
+            slot[k * kSlotStride] = make_float4(tSrS(4 * k), tSrS(4 * k + 1), tSrS(4 * k + 2),
+                                                tSrS(4 * k + 3));
+          if (tid % 4 == 0) {
+            CUTE_UNROLL
+            for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = row_max[i];
+          }
+        } else {
+          float scale[kRows];
+          detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit,
+                                 params.scale_log2, row_max, row_sum, scale);
+          Tensor tSrP = make_tensor_like<Element>(tSrS);
+          CUTE_UNROLL
+          for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
+          // The value warpgroups must be done with the previous page's P and scale.
+          if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
+          if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
+          copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
+          if (tid % 4 == 0) {
+            CUTE_UNROLL
+            for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
+          }
         }
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresStored, seq);
         // P.V reads P through the async proxy, unless P goes to registers by ldmatrix.
@@ -469,6 +541,16 @@ struct ConsumerSm90 {
                                                       typename T::ColsPerWg>{});  // (MMA,1,1)
       clear(tOrO);
       Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
+      // Softmax in the P.V warpgroups: the running maxima and sums of this
+      // thread's rows (the same in both warpgroups).
+      [[maybe_unused]] float row_max[kRows], row_sum[kRows];
+      if constexpr (T::kSoftmaxInValues) {
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) {
+          row_max[i] = -INFINITY;
+          row_sum[i] = 0.f;
+        }
+      }
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         const uint32_t phase = (kv_uses / T::kStages) & 1;
@@ -478,8 +560,43 @@ struct ConsumerSm90 {
         sync(kernel::NamedBarrier::kProbsReady);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReady, seq);
         float scale[kRows];
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
+        if constexpr (T::kSoftmaxInValues) {
+          // S in fp32 from this thread's slots (the S warpgroup's thread tid
+          // holds the same rows and columns), then P = 2^(S * scale_log2 - max).
+          Tensor tSrS = partition_fragment_C(typename T::TiledMmaS{}, Shape<typename T::BlockM,
+                                                                           typename T::BlockN>{});
+          float4 const* slot = scores_slots(ss, stage, tid);
+          CUTE_UNROLL
+          for (int k = 0; k < kScoreSlots; ++k) {
+            const float4 v = slot[k * kSlotStride];
+            tSrS(4 * k) = v.x;
+            tSrS(4 * k + 1) = v.y;
+            tSrS(4 * k + 2) = v.z;
+            tSrS(4 * k + 3) = v.w;
+          }
+          float new_max[kRows];
+          CUTE_UNROLL
+          for (int i = 0; i < kRows; ++i) new_max[i] = ss.row_scale[rows.row[i]];
+          // S, the maxima (and, for the RoPE part, the S warps' reads of the
+          // stage) are consumed: the S warpgroup may post the next page.
+          arrive(kernel::NamedBarrier::kProbsConsumed);
+          Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
+          CUTE_UNROLL
+          for (int i = 0; i < kRows; ++i) {
+            float base;
+            detail::rescale_of(row_max[i], new_max[i], base, scale[i]);
+            row_max[i] = new_max[i];
+            row_sum[i] = row_sum[i] * scale[i] + detail::exp_row(S, i, params.scale_log2, base);
+          }
+          // The S accumulator's fragment order is the RS A operand's: values
+          // (2 keys, 2 rows, 8 key octets) -> (2 keys, 2 rows, 2 octets) x 4 k-steps.
+          static_assert(decltype(size(tSrS))::value == decltype(size(tOrP))::value, "P fragment");
+          CUTE_UNROLL
+          for (int k = 0; k < size(tSrS); ++k) tOrP(k) = Element(tSrS(k));
+        } else {
+          CUTE_UNROLL
+          for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
+        }
 
         // Most pages leave the row maxima unchanged: skip the 128 multiplies then.
         if (__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) {
@@ -501,12 +618,12 @@ struct ConsumerSm90 {
           // block's release part is freed as its group retires.
           constexpr int kBlocks = decltype(size<1>(tOrV))::value;
           static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
-          if constexpr (T::kPInRegisters) {
+          if constexpr (T::kPInRegisters && !T::kSoftmaxInValues) {
             auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
             auto thr_p_s2r = p_s2r.get_thread_slice(tid);
             copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
-            warpgroup_fence_operand(tOrP);  // P's registers are wgmma operands from here
           }
+          if constexpr (T::kPInRegisters) warpgroup_fence_operand(tOrP);  // wgmma operands from here
           warpgroup_fence_operand(tOrO);
           warpgroup_arrive();
           CUTE_UNROLL
@@ -516,6 +633,9 @@ struct ConsumerSm90 {
             warpgroup_commit_batch();
           }
           // S is done with the RoPE box (P is posted): released while P.V runs.
+          // (Softmax in the P.V warpgroups: it held S's generic stores, which
+          // the refill's async-proxy writes must follow.)
+          if constexpr (T::kSoftmaxInValues) cutlass::arch::fence_view_async_shared();
           if constexpr (T::kReleaseByValues) release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);
           for_each(make_int_sequence<kBlocks - 1>{}, [&](auto i) {
             warpgroup_wait<kBlocks - 1 - decltype(i)::value>();
@@ -527,14 +647,31 @@ struct ConsumerSm90 {
         }
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
-        arrive(kernel::NamedBarrier::kProbsConsumed);
+        if constexpr (!T::kSoftmaxInValues) arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage][T::kReleaseParts - 1], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
+      }
+      // Softmax in the P.V warpgroups: their row sums, posted for the S
+      // warpgroup's LSE (this warpgroup keeps its own).
+      float total[kRows];
+      if constexpr (T::kSoftmaxInValues) {
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
+        if (pc.has_kv()) {
+          if (half == 0 && tid % 4 == 0) {
+            CUTE_UNROLL
+            for (int i = 0; i < kRows; ++i) ss.row_sum[rows.row[i]] = total[i];
+          }
+          arrive(kernel::NamedBarrier::kRowSumExchange);
+        }
       }
       if (sp.merges) {
         values_merge_epilogue(params, ss, pc, sp, req, kv_head, half, rows, O, cO_rc);
       } else {
-        values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc);
+        if constexpr (T::kSoftmaxInValues)
+          values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc, total);
+        else
+          values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc, nullptr);
         if (sp.flag != nullptr) arrive_publish();
       }
     }
@@ -548,6 +685,21 @@ struct ConsumerSm90 {
     sync(kernel::NamedBarrier::kScoresOnly, Traits::kWarpgroupThreads);
   }
 
+  // The totals of this thread's row sums: over its quad, or (softmax in the
+  // P.V warpgroups) as they posted them.
+  template <class Storage>
+  CUTE_DEVICE static void row_totals(Storage& ss, bool has_kv, Rows const& rows,
+                                     float const* row_sum, float* total) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i)
+      total[i] = Traits::kSoftmaxInValues ? 0.f : detail::quad_sum(row_sum[i]);
+    if (Traits::kSoftmaxInValues && has_kv) {
+      sync(kernel::NamedBarrier::kRowSumExchange);
+      CUTE_UNROLL
+      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
+    }
+  }
+
   // The row sums over the quad, posted for the value warpgroups; the LSE.
   template <class Storage>
   CUTE_DEVICE static void scores_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
@@ -556,9 +708,8 @@ struct ConsumerSm90 {
                                           Rows const& rows, float const* row_max,
                                           float const* row_sum) {
     float total[kRows];
-    CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
-    if (has_kv) {
+    row_totals(ss, has_kv, rows, row_sum, total);
+    if (!Traits::kSoftmaxInValues && has_kv) {
       if (tid % 4 == 0) {
         CUTE_UNROLL
         for (int i = 0; i < kRows; ++i) ss.row_sum[rows.row[i]] = total[i];
@@ -586,12 +737,15 @@ struct ConsumerSm90 {
   CUTE_DEVICE static void values_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
                                           kernel::Piece const& pc, int32_t req, int64_t slot,
                                           int32_t kv_head, int half, Rows const& rows,
-                                          OTensor const& O,
-                                          CoordTensor const& cO_rc) {
+                                          OTensor const& O, CoordTensor const& cO_rc,
+                                          float const* own_total) {
     using namespace cute;
     const bool has_kv = pc.has_kv();
     float total[kRows] = {0.f, 0.f};
-    if (has_kv) {
+    if (own_total != nullptr) {  // softmax in the P.V warpgroups
+      CUTE_UNROLL
+      for (int i = 0; i < kRows; ++i) total[i] = own_total[i];
+    } else if (has_kv) {
       sync(kernel::NamedBarrier::kRowSumExchange);
       CUTE_UNROLL
       for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
@@ -730,9 +884,10 @@ struct ConsumerSm90 {
                                                 float const* row_sum, bool published) {
     const bool ready = tid != 0 || published || wait_published(sp.flag, params.pair_token);
     float total[kRows], lse2[kRows];
+    if constexpr (Traits::kSoftmaxInValues) row_totals(ss, has_kv, rows, row_sum, total);
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
-      total[i] = detail::quad_sum(row_sum[i]);
+      if constexpr (!Traits::kSoftmaxInValues) total[i] = detail::quad_sum(row_sum[i]);
       lse2[i] = has_kv && total[i] > 0.f ? row_max[i] + log2f(total[i]) : -INFINITY;
     }
     // (1) The P.V warpgroups are past every read of the previous epilogue

@@ -31,6 +31,9 @@
 #ifndef CUTE_MLA_P_IN_REGISTERS
 #define CUTE_MLA_P_IN_REGISTERS 0
 #endif
+#ifndef CUTE_MLA_SOFTMAX_IN_VALUES
+#define CUTE_MLA_SOFTMAX_IN_VALUES 0
+#endif
 
 namespace cute_mla::kernel {
 
@@ -105,6 +108,20 @@ struct DecodeTraitsSm90 {
   static constexpr bool kPInRegisters = CUTE_MLA_P_IN_REGISTERS != 0;
   static_assert(kBoxRelease != 0 || CUTE_MLA_P_IN_REGISTERS == 0,
                 "P in registers is built on the box-release P.V path");
+  // Softmax in the P.V warpgroups (CUTE_MLA_SOFTMAX_IN_VALUES, an experiment,
+  // on box release + release by values + P in registers): the S warpgroup
+  // masks S, moves the row maxima on and stores S in fp32 (each thread's 32
+  // values in its own 16-byte slots: rows 0-31 in P's buffer, rows 32-63 in
+  // the stage's RoPE box, which S has read and only the P.V warps release),
+  // then goes on to the next page's S; each P.V warpgroup exponentiates the
+  // whole tile itself (the same bits in both), keeps the row sums and feeds
+  // P to its RS wgmmas from registers (the S accumulator's fragment order is
+  // the A operand's). The S warpgroup's loop loses the exponentials and the
+  // bf16 post (bench/notes/tuning-log.md, session 18).
+  static constexpr bool kSoftmaxInValues = CUTE_MLA_SOFTMAX_IN_VALUES != 0;
+  static_assert(!kSoftmaxInValues || (kBoxRelease == 1 && kReleaseByValues && kPInRegisters),
+                "the softmax in the P.V warpgroups needs box release 1, release by values and "
+                "P in registers");
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
