@@ -238,12 +238,10 @@ int main(int argc, char** argv) {
     long long step[kNumSteps] = {0};
     int m = 0;
     for (int t = first + 1; t + 1 < tiles; ++t, ++m) {
-      const long long* next_wait = &st[tr::kScoresWait][t + 1];
-      const long long* next_full = &st[tr::kScoresFull][t + 1];
       const long long at[kNumSteps + 1] = {
-          st[tr::kScoresFull][t],   st[tr::kScoresDone][t],   st[tr::kScoresSoftmax][t],
-          st[tr::kScoresStored][t], st[tr::kScoresFenced][t], st[tr::kScoresPosted][t],
-          st[tr::kScoresReleased][t], *next_wait, *next_full};
+          st[tr::kScoresFull][t],     st[tr::kScoresDone][t],      st[tr::kScoresSoftmax][t],
+          st[tr::kScoresStored][t],   st[tr::kScoresFenced][t],    st[tr::kScoresPosted][t],
+          st[tr::kScoresReleased][t], st[tr::kScoresWait][t + 1], st[tr::kScoresFull][t + 1]};
       for (int k = 0; k < kNumSteps; ++k) step[k] += at[k + 1] - at[k];
     }
     long long total = 0;

@@ -231,7 +231,8 @@ struct ConsumerSm90 {
   // slots for a page's fp32 S, kScoreSlots of 16 bytes, kSlotStride apart
   // (consecutive threads, consecutive slots): rows 0-31 (warps 0 and 1) in
   // P's buffer, rows 32-63 in the stage's RoPE box.
-  static constexpr int kScoreSlots = 32 / 4;
+  static constexpr int kScoreSlots =
+      Traits::kBlockM * Traits::kBlockN / Traits::kWarpgroupThreads / 4;  // 32 floats
   static constexpr int kSlotStride = Traits::kWarpgroupThreads / 2;
   template <class Storage>
   CUTE_DEVICE static float4* scores_slots(Storage& ss, int32_t stage, int tid) {
@@ -543,14 +544,7 @@ struct ConsumerSm90 {
       Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
       // Softmax in the P.V warpgroups: the running maxima and sums of this
       // thread's rows (the same in both warpgroups).
-      [[maybe_unused]] float row_max[kRows], row_sum[kRows];
-      if constexpr (T::kSoftmaxInValues) {
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) {
-          row_max[i] = -INFINITY;
-          row_sum[i] = 0.f;
-        }
-      }
+      [[maybe_unused]] float row_max[kRows] = {-INFINITY, -INFINITY}, row_sum[kRows] = {0.f, 0.f};
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         const uint32_t phase = (kv_uses / T::kStages) & 1;
@@ -668,10 +662,8 @@ struct ConsumerSm90 {
       if (sp.merges) {
         values_merge_epilogue(params, ss, pc, sp, req, kv_head, half, rows, O, cO_rc);
       } else {
-        if constexpr (T::kSoftmaxInValues)
-          values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc, total);
-        else
-          values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc, nullptr);
+        values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc,
+                        T::kSoftmaxInValues ? total : nullptr);
         if (sp.flag != nullptr) arrive_publish();
       }
     }
@@ -690,13 +682,17 @@ struct ConsumerSm90 {
   template <class Storage>
   CUTE_DEVICE static void row_totals(Storage& ss, bool has_kv, Rows const& rows,
                                      float const* row_sum, float* total) {
-    CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i)
-      total[i] = Traits::kSoftmaxInValues ? 0.f : detail::quad_sum(row_sum[i]);
-    if (Traits::kSoftmaxInValues && has_kv) {
-      sync(kernel::NamedBarrier::kRowSumExchange);
+    if constexpr (Traits::kSoftmaxInValues) {
       CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
+      for (int i = 0; i < kRows; ++i) total[i] = 0.f;
+      if (has_kv) {
+        sync(kernel::NamedBarrier::kRowSumExchange);
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
+      }
+    } else {
+      CUTE_UNROLL
+      for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
     }
   }
 

@@ -115,7 +115,8 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
       // One arrival per reading warp of every CTA of the cluster (the S warps
       // after S, the P.V warps after P.V): a multicast load overwrites the
       // stage in all of them. With box release the RoPE part has only S
-      // readers and the other two only P.V readers.
+      // readers and the other two only P.V readers; with release by values
+      // the P.V warps arrive for the S warps, on every part.
       // (Constant counts: init asserts a nonzero count at run time otherwise.)
       CUTE_UNROLL
       for (int r = 0; r < Traits::kReleaseParts; ++r) {
