@@ -227,24 +227,6 @@ struct ConsumerSm90 {
     }
   }
 
-  // Softmax in the P.V warpgroups: thread tid's (of a 128-thread warpgroup)
-  // slots for a page's fp32 S, kScoreSlots of 16 bytes, kSlotStride apart
-  // (consecutive threads, consecutive slots): rows 0-31 (warps 0 and 1) in
-  // P's buffer, rows 32-63 in the stage's RoPE box.
-  static constexpr int kScoreSlots =
-      Traits::kBlockM * Traits::kBlockN / Traits::kWarpgroupThreads / 4;  // 32 floats
-  static constexpr int kSlotStride = Traits::kWarpgroupThreads / 2;
-  template <class Storage>
-  CUTE_DEVICE static float4* scores_slots(Storage& ss, int32_t stage, int tid) {
-    static_assert(kScoreSlots * kSlotStride * sizeof(float4) == sizeof(ss.p) &&
-                      sizeof(ss.p) == Traits::kBoxBytes,
-                  "half of S fills P's buffer and the RoPE box each");
-    constexpr int kRopeBoxElems = (Traits::kBoxes - 1) * Traits::kBlockN * Traits::kBoxCols;
-    float4* base = tid < kSlotStride ? reinterpret_cast<float4*>(ss.p)
-                                     : reinterpret_cast<float4*>(ss.kv[stage] + kRopeBoxElems);
-    return base + tid % kSlotStride;
-  }
-
   // The query rows of this thread's two accumulator rows (the S and the O
   // accumulators give a thread the same rows).
   struct Rows {
@@ -445,44 +427,23 @@ struct ConsumerSm90 {
         if (blk + 1 == pc.end_block) Barrier::arrive(&ss.q_empty);  // Q read for the last time
 
         Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
-        if constexpr (T::kSoftmaxInValues) {
-          // Masked S and the new row maxima for the P.V warpgroups.
-          detail::mask_past_limit(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit);
+        float scale[kRows];
+        detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit,
+                               params.scale_log2, row_max, row_sum, scale);
+        Tensor tSrP = make_tensor_like<Element>(tSrS);
+        CUTE_UNROLL
+        for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
+        // The value warpgroups must be done with the previous page's P and scale.
+        if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
+        if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
+        copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
+        if (tid % 4 == 0) {
           CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i)
-            row_max[i] = fmaxf(row_max[i], detail::quad_max(detail::tile_row_max(S, i)) *
-                                               params.scale_log2);
-          if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
-          // The value warpgroups must have read the previous page's S and maxima.
-          if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
-          float4* slot = scores_slots(ss, stage, tid);
-          CUTE_UNROLL
-          for (int k = 0; k < kScoreSlots; ++k)
-            slot[k * kSlotStride] = make_float4(tSrS(4 * k), tSrS(4 * k + 1), tSrS(4 * k + 2),
-                                                tSrS(4 * k + 3));
-          if (tid % 4 == 0) {
-            CUTE_UNROLL
-            for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = row_max[i];
-          }
-        } else {
-          float scale[kRows];
-          detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit,
-                                 params.scale_log2, row_max, row_sum, scale);
-          Tensor tSrP = make_tensor_like<Element>(tSrS);
-          CUTE_UNROLL
-          for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
-          // The value warpgroups must be done with the previous page's P and scale.
-          if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresSoftmax, seq);
-          if (blk != pc.begin_block) sync(kernel::NamedBarrier::kProbsConsumed);
-          copy(p_r2s, thr_p_r2s.retile_S(tSrP), tPsP);
-          if (tid % 4 == 0) {
-            CUTE_UNROLL
-            for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
-          }
+          for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
         }
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresStored, seq);
-        // P.V reads P through the async proxy, unless P goes to registers by ldmatrix.
-        if constexpr (!T::kPInRegisters) cutlass::arch::fence_view_async_shared();
+        // P.V reads P through the async proxy.
+        cutlass::arch::fence_view_async_shared();
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresFenced, seq);
         arrive(kernel::NamedBarrier::kProbsReady);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresPosted, seq);
@@ -491,8 +452,7 @@ struct ConsumerSm90 {
         // (remote ones in a cluster) sat between S and the softmax, on the
         // path to P (trace_decode: that phase took 960 cycles with a cluster's
         // remote arrivals, 830 without).
-        if constexpr (!T::kReleaseByValues)
-          release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);  // (box release: the RoPE box)
+        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresReleased, seq);
       }
       // The last page's P.V is done: its P, scale and the previous row sums are free.
@@ -517,22 +477,18 @@ struct ConsumerSm90 {
     const int half = threadIdx.x / T::kWarpgroupThreads - 1;
     const int tid = threadIdx.x % T::kWarpgroupThreads;
 
-    using MmaO = cute::conditional_t<T::kPInRegisters, typename T::TiledMmaORs,
-                                     typename T::TiledMmaO>;
-    MmaO mma_o;
+    typename T::TiledMmaO mma_o;
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
-    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4): smem descriptors, or registers (RS)
+    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4)
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
     const Rows rows = rows_of(params, m_tile, kv_head, cO_rc);
-    // The box groups holding this half's latent boxes (with box release
-    // every latent group holds boxes of both halves).
+    // The box groups holding this half's latent boxes.
     constexpr int kHalfBoxes = T::kLatentBoxes / T::kPvWarpgroups;
-    const int first_group = T::kBoxRelease ? 1 : half * kHalfBoxes / T::kBoxesPerGroup;
-    const int last_group = T::kBoxRelease ? T::kBoxGroups - 1
-                                          : ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
+    const int first_group = half * kHalfBoxes / T::kBoxesPerGroup;
+    const int last_group = ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
 
     int32_t kv_uses = 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
@@ -542,9 +498,6 @@ struct ConsumerSm90 {
                                                       typename T::ColsPerWg>{});  // (MMA,1,1)
       clear(tOrO);
       Tensor O = make_tensor(tOrO.data(), detail::accumulator_rowcol(tOrO.layout()));  // (2,64)
-      // Softmax in the P.V warpgroups: the running maxima and sums of this
-      // thread's rows (the same in both warpgroups).
-      [[maybe_unused]] float row_max[kRows] = {-INFINITY, -INFINITY}, row_sum[kRows] = {0.f, 0.f};
       for (int32_t blk = pc.begin_block; blk < pc.end_block; ++blk) {
         const int32_t stage = kv_uses % T::kStages;
         const uint32_t phase = (kv_uses / T::kStages) & 1;
@@ -554,43 +507,8 @@ struct ConsumerSm90 {
         sync(kernel::NamedBarrier::kProbsReady);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReady, seq);
         float scale[kRows];
-        if constexpr (T::kSoftmaxInValues) {
-          // S in fp32 from this thread's slots (the S warpgroup's thread tid
-          // holds the same rows and columns), then P = 2^(S * scale_log2 - max).
-          Tensor tSrS = partition_fragment_C(typename T::TiledMmaS{}, Shape<typename T::BlockM,
-                                                                           typename T::BlockN>{});
-          float4 const* slot = scores_slots(ss, stage, tid);
-          CUTE_UNROLL
-          for (int k = 0; k < kScoreSlots; ++k) {
-            const float4 v = slot[k * kSlotStride];
-            tSrS(4 * k) = v.x;
-            tSrS(4 * k + 1) = v.y;
-            tSrS(4 * k + 2) = v.z;
-            tSrS(4 * k + 3) = v.w;
-          }
-          float new_max[kRows];
-          CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) new_max[i] = ss.row_scale[rows.row[i]];
-          // S, the maxima (and, for the RoPE part, the S warps' reads of the
-          // stage) are consumed: the S warpgroup may post the next page.
-          arrive(kernel::NamedBarrier::kProbsConsumed);
-          Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
-          CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) {
-            float base;
-            detail::rescale_of(row_max[i], new_max[i], base, scale[i]);
-            row_max[i] = new_max[i];
-            row_sum[i] = row_sum[i] * scale[i] + detail::exp_row(S, i, params.scale_log2, base);
-          }
-          // The S accumulator's fragment order is the RS A operand's: values
-          // (2 keys, 2 rows, 8 key octets) -> (2 keys, 2 rows, 2 octets) x 4 k-steps.
-          static_assert(decltype(size(tSrS))::value == decltype(size(tOrP))::value, "P fragment");
-          CUTE_UNROLL
-          for (int k = 0; k < size(tSrS); ++k) tOrP(k) = Element(tSrS(k));
-        } else {
-          CUTE_UNROLL
-          for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
-        }
+        CUTE_UNROLL
+        for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
 
         // Most pages leave the row maxima unchanged: skip the 128 multiplies then.
         if (__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) {
@@ -605,65 +523,17 @@ struct ConsumerSm90 {
         Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(half, _0{}));                         // (256,64)
         Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,2,4): two 128-column blocks
-        if constexpr (!T::kBoxRelease) {
-          detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
-        } else {
-          // One commit group per 128-column block, in column order; each
-          // block's release part is freed as its group retires.
-          constexpr int kBlocks = decltype(size<1>(tOrV))::value;
-          static_assert(kBlocks + 1 == T::kReleaseParts, "a release part per column block");
-          if constexpr (T::kPInRegisters && !T::kSoftmaxInValues) {
-            auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
-            auto thr_p_s2r = p_s2r.get_thread_slice(tid);
-            copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
-          }
-          if constexpr (T::kPInRegisters) warpgroup_fence_operand(tOrP);  // wgmma operands from here
-          warpgroup_fence_operand(tOrO);
-          warpgroup_arrive();
-          CUTE_UNROLL
-          for (int n = 0; n < kBlocks; ++n) {
-            CUTE_UNROLL
-            for (int k = 0; k < size<2>(tOrV); ++k) gemm(mma_o, tOrP(_, 0, k), tOrV(_, n, k), tOrO(_, 0, n));
-            warpgroup_commit_batch();
-          }
-          // S is done with the RoPE box (P is posted): released while P.V runs.
-          // (Softmax in the P.V warpgroups: it held S's generic stores, which
-          // the refill's async-proxy writes must follow.)
-          if constexpr (T::kSoftmaxInValues) cutlass::arch::fence_view_async_shared();
-          if constexpr (T::kReleaseByValues) release_stage(&ss.kv_empty[stage][0], params.cluster_tiles);
-          for_each(make_int_sequence<kBlocks - 1>{}, [&](auto i) {
-            warpgroup_wait<kBlocks - 1 - decltype(i)::value>();
-            release_stage(&ss.kv_empty[stage][1 + decltype(i)::value], params.cluster_tiles);
-          });
-          warpgroup_wait<0>();
-          warpgroup_fence_operand(tOrO);
-          if constexpr (T::kPInRegisters) warpgroup_fence_operand(tOrP);
-        }
+        detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
-        if constexpr (!T::kSoftmaxInValues) arrive(kernel::NamedBarrier::kProbsConsumed);
-        release_stage(&ss.kv_empty[stage][T::kReleaseParts - 1], params.cluster_tiles);
+        arrive(kernel::NamedBarrier::kProbsConsumed);
+        release_stage(&ss.kv_empty[stage], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
-      }
-      // Softmax in the P.V warpgroups: their row sums, posted for the S
-      // warpgroup's LSE (this warpgroup keeps its own).
-      float total[kRows];
-      if constexpr (T::kSoftmaxInValues) {
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
-        if (pc.has_kv()) {
-          if (half == 0 && tid % 4 == 0) {
-            CUTE_UNROLL
-            for (int i = 0; i < kRows; ++i) ss.row_sum[rows.row[i]] = total[i];
-          }
-          arrive(kernel::NamedBarrier::kRowSumExchange);
-        }
       }
       if (sp.merges) {
         values_merge_epilogue(params, ss, pc, sp, req, kv_head, half, rows, O, cO_rc);
       } else {
-        values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc,
-                        T::kSoftmaxInValues ? total : nullptr);
+        values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc);
         if (sp.flag != nullptr) arrive_publish();
       }
     }
@@ -677,25 +547,6 @@ struct ConsumerSm90 {
     sync(kernel::NamedBarrier::kScoresOnly, Traits::kWarpgroupThreads);
   }
 
-  // The totals of this thread's row sums: over its quad, or (softmax in the
-  // P.V warpgroups) as they posted them.
-  template <class Storage>
-  CUTE_DEVICE static void row_totals(Storage& ss, bool has_kv, Rows const& rows,
-                                     float const* row_sum, float* total) {
-    if constexpr (Traits::kSoftmaxInValues) {
-      CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = 0.f;
-      if (has_kv) {
-        sync(kernel::NamedBarrier::kRowSumExchange);
-        CUTE_UNROLL
-        for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
-      }
-    } else {
-      CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
-    }
-  }
-
   // The row sums over the quad, posted for the value warpgroups; the LSE.
   template <class Storage>
   CUTE_DEVICE static void scores_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
@@ -704,8 +555,9 @@ struct ConsumerSm90 {
                                           Rows const& rows, float const* row_max,
                                           float const* row_sum) {
     float total[kRows];
-    row_totals(ss, has_kv, rows, row_sum, total);
-    if (!Traits::kSoftmaxInValues && has_kv) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) total[i] = detail::quad_sum(row_sum[i]);
+    if (has_kv) {
       if (tid % 4 == 0) {
         CUTE_UNROLL
         for (int i = 0; i < kRows; ++i) ss.row_sum[rows.row[i]] = total[i];
@@ -733,15 +585,11 @@ struct ConsumerSm90 {
   CUTE_DEVICE static void values_epilogue(kernel::DecodeParamsSm90 const& params, Storage& ss,
                                           kernel::Piece const& pc, int32_t req, int64_t slot,
                                           int32_t kv_head, int half, Rows const& rows,
-                                          OTensor const& O, CoordTensor const& cO_rc,
-                                          float const* own_total) {
+                                          OTensor const& O, CoordTensor const& cO_rc) {
     using namespace cute;
     const bool has_kv = pc.has_kv();
     float total[kRows] = {0.f, 0.f};
-    if (own_total != nullptr) {  // softmax in the P.V warpgroups
-      CUTE_UNROLL
-      for (int i = 0; i < kRows; ++i) total[i] = own_total[i];
-    } else if (has_kv) {
+    if (has_kv) {
       sync(kernel::NamedBarrier::kRowSumExchange);
       CUTE_UNROLL
       for (int i = 0; i < kRows; ++i) total[i] = ss.row_sum[rows.row[i]];
@@ -880,10 +728,9 @@ struct ConsumerSm90 {
                                                 float const* row_sum, bool published) {
     const bool ready = tid != 0 || published || wait_published(sp.flag, params.pair_token);
     float total[kRows], lse2[kRows];
-    if constexpr (Traits::kSoftmaxInValues) row_totals(ss, has_kv, rows, row_sum, total);
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
-      if constexpr (!Traits::kSoftmaxInValues) total[i] = detail::quad_sum(row_sum[i]);
+      total[i] = detail::quad_sum(row_sum[i]);
       lse2[i] = has_kv && total[i] > 0.f ? row_max[i] + log2f(total[i]) : -INFINITY;
     }
     // (1) The P.V warpgroups are past every read of the previous epilogue

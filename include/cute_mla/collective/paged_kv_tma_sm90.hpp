@@ -208,26 +208,24 @@ struct PagedKvTmaSm90 {
   }
 
 #if defined(__CUDACC__)
-  // The boxes of landing groups [first, last) of one page (kv head
-  // `kv_head`, pool page `page`; eight latent boxes, then the RoPE box): box
-  // c completes barrier bars[Traits::group_of_box(c)], so a reader may start
-  // on one group while the others are in flight. In a cluster of `cluster`
-  // CTAs every CTA expects all of a group's boxes, and CTA `rank` loads boxes
-  // rank, rank + cluster, ... of them for all (multicast).
-  CUTE_DEVICE static void load_groups(CUtensorMap const& latent, CUtensorMap const& rope,
-                                      uint64_t* bars, Element* smem, int first, int last,
-                                      int32_t kv_head, int32_t page, int32_t rank,
-                                      int32_t cluster, uint64_t cache_hint) {
+  // The boxes of one page (kv head `kv_head`, pool page `page`; eight latent
+  // boxes, then the RoPE box): box c completes barrier
+  // bars[Traits::group_of_box(c)], so a reader may start on one group while
+  // the others are in flight. In a cluster of `cluster` CTAs every CTA
+  // expects all of a group's boxes, and CTA `rank` loads boxes rank,
+  // rank + cluster, ... for all (multicast).
+  CUTE_DEVICE static void load_page(CUtensorMap const& latent, CUtensorMap const& rope,
+                                    uint64_t* bars, Element* smem, int32_t kv_head, int32_t page,
+                                    int32_t rank, int32_t cluster, uint64_t cache_hint) {
     using Barrier = cutlass::arch::ClusterTransactionBarrier;
     const uint16_t everyone = uint16_t((1u << cluster) - 1u);
 #pragma unroll
     for (int g = 0; g < Traits::kBoxGroups; ++g)
-      if (g >= first && g < last)
-        Barrier::arrive_and_expect_tx(&bars[g], Traits::kBoxBytes * Traits::boxes_in_group(g));
+      Barrier::arrive_and_expect_tx(&bars[g], Traits::kBoxBytes * Traits::kBoxesPerGroup);
 #pragma unroll
     for (int c = 0; c < Traits::kBoxes; ++c) {
       const int g = Traits::group_of_box(c);
-      if (g < first || g >= last || c % cluster != rank) continue;
+      if (c % cluster != rank) continue;
       load_box(latent, rope, &bars[g], smem, c, kv_head, page, cluster, everyone, cache_hint);
     }
   }

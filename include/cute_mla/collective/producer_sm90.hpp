@@ -29,17 +29,10 @@ struct ProducerSm90 {
       const int32_t stage = kv_loads % Traits::kStages;
       const int32_t round = kv_loads / Traits::kStages;
       kernel::trace::stamp(kernel::trace::kProducerWait, kv_loads);
-      // Each release part as it frees (one part: the whole stage at once).
-      CUTE_UNROLL
-      for (int r = 0; r < Traits::kReleaseParts; ++r) {
-        if (round > 0) Barrier::wait(&ss.kv_empty[stage][r], (round - 1) & 1);
-        if (r == 0) kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
-        const int first = Traits::kReleaseParts == 1 ? 0 : r;
-        const int last = Traits::kReleaseParts == 1 ? Traits::kBoxGroups : r + 1;
-        Loads::load_groups(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
-                           first, last, kv_head, page, rank, params.cluster_tiles,
-                           params.kv_cache_hint);
-      }
+      if (round > 0) Barrier::wait(&ss.kv_empty[stage], (round - 1) & 1);
+      kernel::trace::stamp(kernel::trace::kProducerIssue, kv_loads);
+      Loads::load_page(params.tma_kv, params.tma_kv_rope, ss.kv_full[stage], ss.kv[stage],
+                       kv_head, page, rank, params.cluster_tiles, params.kv_cache_hint);
     });
   }
 

@@ -46,8 +46,13 @@
 //     the load early the S warpgroup's own loop binds (S, softmax and
 //     ~1500 cycles of posting and release a page; b=128 s_q=2 L=16K 1822 us,
 //     box release 1846, S ahead 2717: it waits for a page only P.V's
-//     release lets in). Box release stays a compile-time experiment
-//     (decode_traits_sm90.hpp); S ahead is kept at commit 6b4ca70.
+//     release lets in). Nor, with the load early, work taken off the S
+//     warpgroup's loop: the P.V warps releasing the stage for it (+2.3 % at
+//     s_q = 2), P.V with P from registers (+2.5 %), or the softmax moved into
+//     the P.V warpgroups (+7.4 %; its own loop shrank, but S stretched
+//     1672 -> 2468 cycles a page: P.V's wgmmas then run under S on the
+//     same tensor cores). Box release and these three are kept at commit
+//     efce424 (bench/notes/tuning-log.md, sessions 18-19).
 #pragma once
 
 #include <cute/arch/cluster_sm90.hpp>
@@ -114,23 +119,12 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
         cutlass::arch::ClusterTransactionBarrier::init(&ss.kv_full[s][g], 1);
       // One arrival per reading warp of every CTA of the cluster (the S warps
       // after S, the P.V warps after P.V): a multicast load overwrites the
-      // stage in all of them. With box release the RoPE part has only S
-      // readers and the other two only P.V readers; with release by values
-      // the P.V warps arrive for the S warps, on every part.
+      // stage in all of them.
       // (Constant counts: init asserts a nonzero count at run time otherwise.)
-      CUTE_UNROLL
-      for (int r = 0; r < Traits::kReleaseParts; ++r) {
-        constexpr int kScoreWarps = Traits::kWarpgroupThreads / 32;
-        constexpr int kValueWarps = Traits::kConsumerWarps - kScoreWarps;
-        const int readers = Traits::kReleaseByValues ? kValueWarps
-                            : !Traits::kBoxRelease   ? Traits::kConsumerWarps
-                            : r == 0                 ? kScoreWarps
-                                                     : kValueWarps;
-        if (params.cluster_tiles > 1)
-          cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][r], readers * 2);
-        else
-          cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s][r], readers);
-      }
+      if (params.cluster_tiles > 1)
+        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps * 2);
+      else
+        cutlass::arch::ClusterBarrier::init(&ss.kv_empty[s], Traits::kConsumerWarps);
     }
     cutlass::arch::fence_barrier_init();
   }

@@ -22,19 +22,6 @@
 
 #include "cute_mla/mla_shape.hpp"
 
-#ifndef CUTE_MLA_BOX_RELEASE
-#define CUTE_MLA_BOX_RELEASE 0
-#endif
-#ifndef CUTE_MLA_RELEASE_BY_VALUES
-#define CUTE_MLA_RELEASE_BY_VALUES 0
-#endif
-#ifndef CUTE_MLA_P_IN_REGISTERS
-#define CUTE_MLA_P_IN_REGISTERS 0
-#endif
-#ifndef CUTE_MLA_SOFTMAX_IN_VALUES
-#define CUTE_MLA_SOFTMAX_IN_VALUES 0
-#endif
-
 namespace cute_mla::kernel {
 
 template <class Element_>
@@ -55,73 +42,9 @@ struct DecodeTraitsSm90 {
   // wait on a barrier that has already completed still cost WG0 ~50 cycles
   // (ncu source counters, b=128 s_q=2 h_q=128), on its critical path.
   static constexpr int kBoxesPerGroup = 3;
-  // Stage reuse by box (CUTE_MLA_BOX_RELEASE, an experiment): a stage is
-  // released in parts as its readers finish with them, the RoPE box after S,
-  // then the latent boxes as P.V retires them, and the producer refills each
-  // part as it frees, so the next page's first boxes are in flight while P.V
-  // still reads the last ones (with one release per stage a page's load
-  // latency sat in the stage's round trip,
-  // bench/notes/design-two-page-warpgroups.md). The landing groups are the
-  // release parts, and S reads them in that order:
-  //   1: three parts, {8}, {0, 1, 4, 5}, {2, 3, 6, 7}: each P.V warpgroup's
-  //      first 128 columns, then its last (its two m64n128 wgmma groups).
-  //   0 (default): groups of three boxes in column order, released whole.
-  // Measured no faster (2026-12-07); a finer split (five parts, P.V as four
-  // m64n64 groups, CUTE_MLA_BOX_RELEASE=2 at commit 6b4ca70) was slower.
-  static constexpr int kBoxRelease = CUTE_MLA_BOX_RELEASE;
-  static_assert(kBoxRelease == 0 || kBoxRelease == 1, "CUTE_MLA_BOX_RELEASE is 0 or 1");
-  static_assert(kBoxRelease == 0 || kBoxes == 9, "the release parts assume 8 latent boxes + RoPE");
   static constexpr int kBoxGroups = kBoxes / kBoxesPerGroup;
-  CUTE_HOST_DEVICE static constexpr int group_of_box(int c) {
-    return kBoxRelease == 0 ? c / kBoxesPerGroup : c == kBoxes - 1 ? 0 : c % 4 < 2 ? 1 : 2;
-  }
-  CUTE_HOST_DEVICE static constexpr int boxes_in_group(int g) {
-    return kBoxRelease == 0 ? kBoxesPerGroup : g == 0 ? 1 : 4;
-  }
-  // Each release part frees the landing groups [part, part + 1) (box
-  // release) or all of them (one part).
-  static constexpr int kReleaseParts = kBoxRelease != 0 ? kBoxGroups : 1;
-  // Every box in one group, and each group's byte count (the producer's
-  // expect_tx) matching the boxes that complete it.
-  static constexpr bool groups_partition_boxes() {
-    for (int g = 0; g < kBoxGroups; ++g) {
-      int n = 0;
-      for (int c = 0; c < kBoxes; ++c) n += group_of_box(c) == g;
-      if (n != boxes_in_group(g)) return false;
-    }
-    for (int c = 0; c < kBoxes; ++c)
-      if (group_of_box(c) < 0 || group_of_box(c) >= kBoxGroups) return false;
-    return true;
-  }
-  static_assert(groups_partition_boxes(), "landing groups must partition the boxes");
+  CUTE_HOST_DEVICE static constexpr int group_of_box(int c) { return c / kBoxesPerGroup; }
   static constexpr int kStages = 2;                        // KV pages in flight
-  // Release by the P.V warps (CUTE_MLA_RELEASE_BY_VALUES, an experiment): the
-  // S warps never arrive on a stage's empty barrier (a cluster-scope release
-  // arrive cost them ~460 cycles a page, trace_decode at the knee); the P.V
-  // warps, which see P only after S is done, release for them: the RoPE part
-  // right after issuing their P.V (box release), else with their own release.
-  static constexpr bool kReleaseByValues = CUTE_MLA_RELEASE_BY_VALUES != 0;
-  // P in registers (CUTE_MLA_P_IN_REGISTERS with box release, an
-  // experiment): the P.V warpgroups load P by ldmatrix and issue RS wgmmas,
-  // so the S warpgroup posts P without a proxy fence (~150 cycles a page on
-  // its path, trace_decode).
-  static constexpr bool kPInRegisters = CUTE_MLA_P_IN_REGISTERS != 0;
-  static_assert(kBoxRelease != 0 || CUTE_MLA_P_IN_REGISTERS == 0,
-                "P in registers is built on the box-release P.V path");
-  // Softmax in the P.V warpgroups (CUTE_MLA_SOFTMAX_IN_VALUES, an experiment,
-  // on box release + release by values + P in registers): the S warpgroup
-  // masks S, moves the row maxima on and stores S in fp32 (each thread's 32
-  // values in its own 16-byte slots: rows 0-31 in P's buffer, rows 32-63 in
-  // the stage's RoPE box, which S has read and only the P.V warps release),
-  // then goes on to the next page's S; each P.V warpgroup exponentiates the
-  // whole tile itself (the same bits in both), keeps the row sums and feeds
-  // P to its RS wgmmas from registers (the S accumulator's fragment order is
-  // the A operand's). The S warpgroup's loop loses the exponentials and the
-  // bf16 post (bench/notes/tuning-log.md, session 18).
-  static constexpr bool kSoftmaxInValues = CUTE_MLA_SOFTMAX_IN_VALUES != 0;
-  static_assert(!kSoftmaxInValues || (kBoxRelease == 1 && kReleaseByValues && kPInRegisters),
-                "the softmax in the P.V warpgroups needs box release 1, release by values and "
-                "P in registers");
   static constexpr int kWarpgroupThreads = 128;
   // Warpgroup 0 computes S and the softmax; warpgroups 1 and 2 each own half
   // of O and compute P V for it; warpgroup 3 is the producer.
@@ -179,12 +102,6 @@ struct DecodeTraitsSm90 {
                                  cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
-  // P in registers: the same two 64 x 128 wgmmas per k-step, P from registers.
-  using TiledMmaORs = decltype(cute::make_tiled_mma(
-      cute::GMMA::rs_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
-
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
   static constexpr int kBoxBytes = kBlockN * kBoxCols * int(sizeof(Element));    // 8 KB
   static_assert(kBoxes % kBoxesPerGroup == 0, "whole groups");
@@ -200,7 +117,7 @@ struct DecodeTraitsSm90 {
     alignas(8) uint64_t q_full;
     uint64_t q_empty;
     uint64_t kv_full[kStages][kBoxGroups];  // one per group of boxes
-    uint64_t kv_empty[kStages][kReleaseParts];
+    uint64_t kv_empty[kStages];
   };
   // The dynamic shared memory base is only 16-byte aligned: ask for 1 KiB
   // more and align by hand.
