@@ -15,6 +15,10 @@
 # still timed (each point is checked against the float32 reference before it is timed anyway).
 # AB_ROUND_TIMEOUT (default 300) bounds each build's round, AB_TESTS_TIMEOUT (300) its tests: a
 # build that hangs (a barrier error) then costs that long, not the whole device call.
+# The copy and matmul ceilings are measured once before the rounds (bench.ceilings, ~15 s; skip
+# with AB_CEILINGS=0) and printed above the closing table: machines of one kind differ by more
+# than the builds (the same module ran a memory-bound point 16 % apart on two H100s), so a figure
+# from this log is read next to its machine's ceilings.
 set -u -o pipefail
 rounds=$1
 shift
@@ -45,6 +49,12 @@ if [ -n "${AB_TESTS:-}" ]; then
         echo "$name tests: $summary" | tee -a "$log"
     done
 fi
+if [ "${AB_CEILINGS:-1}" != 0 ]; then
+    echo "== ceilings" >&2
+    timeout -k 5 120 python3 -m bench.ceilings --copy-gib 2 2>>"$OUT/ceilings.err" \
+        | python3 -c 'import json, sys; print("ceilings: {device}: copy {copy_gbps:.0f} GB/s, bf16 matmul {matmul_tflops:.0f} TFLOP/s".format(**json.load(sys.stdin)))' 2>>"$OUT/ceilings.err" \
+        | tee -a "$log" || echo "ceilings: not measured" | tee -a "$log"
+fi
 for r in $(seq 1 "$rounds"); do
     for name in "${names[@]}"; do
         echo "== round $r: $name" >&2
@@ -65,15 +75,22 @@ for line in open(log):
         point = re.sub(r"\s+", " ", m.group(2)) + ("" if m.group(3) == "default" else " " + m.group(3))
         times.setdefault(point, {}).setdefault(m.group(1), []).append(float(m.group(4)))
 tests = [line.rstrip() for line in open(log) if re.match(r"\S+ tests: ", line)]
+ceilings = [line.rstrip() for line in open(log) if line.startswith("ceilings: ")]
 if tests:
     print("\n==== GPU tests per build ====")
     print("\n".join(tests))
+if ceilings:
+    print("\n" + "\n".join(ceilings))
 print("\n==== graph replay us per build (each round; median) ====")
-print("point".ljust(40) + "".join(n.rjust(22) for n in names))
+rows = []
 for point, by in times.items():
     cells = []
     for n in names:
         v = by.get(n, [])
-        cells.append((" / ".join(f"{x:.1f}" for x in v) + (f" ({statistics.median(v):.1f})" if v else "-")).rjust(22))
-    print(point[:40].ljust(40) + "".join(cells))
+        cells.append(" / ".join(f"{x:.1f}" for x in v) + (f" ({statistics.median(v):.1f})" if v else "-"))
+    rows.append((point[:40], cells))
+width = max([len(n) for n in names] + [len(c) for _, cells in rows for c in cells]) + 2
+print("point".ljust(40) + "".join(n.rjust(width) for n in names))
+for point, cells in rows:
+    print(point.ljust(40) + "".join(c.rjust(width) for c in cells))
 EOF
