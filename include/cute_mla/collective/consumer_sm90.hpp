@@ -110,65 +110,6 @@ CUTE_DEVICE void zero_rows_from(SmemTensor& t, int32_t first, int tid, int threa
   cutlass::arch::fence_view_async_shared();
 }
 
-// Keys at or past a row's key_limit masked (-inf) in this thread's rows of S
-// (rows x keys, keys from first_key); only a page that reaches past a row's
-// last key needs it.
-template <class STensor, class CoordTensor>
-CUTE_DEVICE void mask_past_limit(STensor& S, CoordTensor const& cS_rc, int32_t first_key,
-                                 int32_t keys, int32_t const* key_limit) {
-  using namespace cute;
-  constexpr int kRows = decltype(size<0>(S))::value;
-  if (first_key + keys > min(key_limit[0], key_limit[kRows - 1])) {
-    CUTE_UNROLL
-    for (int i = 0; i < kRows; ++i) {
-      CUTE_UNROLL
-      for (int j = 0; j < size<1>(S); ++j)
-        if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
-    }
-  }
-}
-
-// Four partial maxima and sums a row: a chain of 32 dependent instructions
-// was most of the softmax's ~830 cycles between S and P (trace_decode).
-constexpr int kSoftmaxLanes = 4;
-
-// This thread's part of row i's maximum of S.
-template <class STensor>
-CUTE_DEVICE float tile_row_max(STensor const& S, int i) {
-  using namespace cute;
-  float part[kSoftmaxLanes];
-  CUTE_UNROLL
-  for (int l = 0; l < kSoftmaxLanes; ++l) part[l] = -INFINITY;
-  CUTE_UNROLL
-  for (int j = 0; j < size<1>(S); ++j)
-    part[j % kSoftmaxLanes] = fmaxf(part[j % kSoftmaxLanes], S(i, j));
-  return fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
-}
-
-// Row i of S becomes P = 2^(S * scale_log2 - base); returns this thread's
-// part of its sum.
-template <class STensor>
-CUTE_DEVICE float exp_row(STensor& S, int i, float scale_log2, float base) {
-  using namespace cute;
-  float part[kSoftmaxLanes];
-  CUTE_UNROLL
-  for (int l = 0; l < kSoftmaxLanes; ++l) part[l] = 0.f;
-  CUTE_UNROLL
-  for (int j = 0; j < size<1>(S); ++j) {
-    S(i, j) = fast_exp2(fmaf(S(i, j), scale_log2, -base));
-    part[j % kSoftmaxLanes] += S(i, j);
-  }
-  return (part[0] + part[1]) + (part[2] + part[3]);
-}
-
-// A row's new running maximum (log2 domain) -> the exponent base and the
-// rescale of what came before. A row with no key yet keeps -inf; subtract 0
-// instead so nothing is NaN.
-CUTE_DEVICE void rescale_of(float old_max, float new_max, float& base, float& scale) {
-  base = new_max == -INFINITY ? 0.f : new_max;
-  scale = fast_exp2(old_max - base);
-}
-
 // One page of the online softmax, in the log2 domain, on this thread's rows
 // of S (rows x keys, keys from first_key): keys at or past a row's key_limit
 // are masked, row_max and row_sum move on, S becomes P = 2^(S * scale_log2 -
@@ -179,14 +120,39 @@ CUTE_DEVICE void online_softmax(STensor& S, CoordTensor const& cS_rc, int32_t fi
                                 float* row_max, float* row_sum, float* scale) {
   using namespace cute;
   constexpr int kRows = decltype(size<0>(S))::value;
-  mask_past_limit(S, cS_rc, first_key, keys, key_limit);
+  // Only a page that reaches past a row's last key needs the mask.
+  if (first_key + keys > min(key_limit[0], key_limit[kRows - 1])) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
+      CUTE_UNROLL
+      for (int j = 0; j < size<1>(S); ++j)
+        if (first_key + get<1>(cS_rc(i, j)) >= key_limit[i]) S(i, j) = -INFINITY;
+    }
+  }
   CUTE_UNROLL
   for (int i = 0; i < kRows; ++i) {
-    const float new_max = fmaxf(row_max[i], quad_max(tile_row_max(S, i)) * scale_log2);
-    float base;
-    rescale_of(row_max[i], new_max, base, scale[i]);
+    // Four partial maxima and sums: a chain of 32 dependent instructions
+    // was most of the softmax's ~830 cycles between S and P (trace_decode).
+    constexpr int kLanes = 4;
+    float part[kLanes];
+    CUTE_UNROLL
+    for (int l = 0; l < kLanes; ++l) part[l] = -INFINITY;
+    CUTE_UNROLL
+    for (int j = 0; j < size<1>(S); ++j) part[j % kLanes] = fmaxf(part[j % kLanes], S(i, j));
+    const float tile_max = fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3]));
+    const float new_max = fmaxf(row_max[i], quad_max(tile_max) * scale_log2);
+    // A row with no key yet keeps -inf; subtract 0 instead so nothing is NaN.
+    const float base = new_max == -INFINITY ? 0.f : new_max;
+    scale[i] = fast_exp2(row_max[i] - base);
     row_max[i] = new_max;
-    row_sum[i] = row_sum[i] * scale[i] + exp_row(S, i, scale_log2, base);
+    CUTE_UNROLL
+    for (int l = 0; l < kLanes; ++l) part[l] = 0.f;
+    CUTE_UNROLL
+    for (int j = 0; j < size<1>(S); ++j) {
+      S(i, j) = fast_exp2(fmaf(S(i, j), scale_log2, -base));
+      part[j % kLanes] += S(i, j);
+    }
+    row_sum[i] = row_sum[i] * scale[i] + ((part[0] + part[1]) + (part[2] + part[3]));
   }
 }
 
@@ -428,8 +394,8 @@ struct ConsumerSm90 {
 
         Tensor S = make_tensor(tSrS.data(), detail::accumulator_rowcol(tSrS.layout()));  // (2,32)
         float scale[kRows];
-        detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit,
-                               params.scale_log2, row_max, row_sum, scale);
+        detail::online_softmax(S, cS_rc, blk * T::kBlockN, T::kBlockN, key_limit, params.scale_log2,
+                               row_max, row_sum, scale);
         Tensor tSrP = make_tensor_like<Element>(tSrS);
         CUTE_UNROLL
         for (int k = 0; k < size(tSrS); ++k) tSrP(k) = Element(tSrS(k));
