@@ -28,6 +28,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cute_mla/collective/consumer_sm90.hpp"
 #include "cute_mla/kernel/decode_traits_sm90.hpp"
 
 namespace {
@@ -58,21 +59,9 @@ __device__ __forceinline__ unsigned long long nanos() {
   return t;
 }
 
-template <class Mma, class TA, class TB, class TC>
-__device__ __forceinline__ void gemm_once(Mma& mma, TA& a, TB const& b, TC& c, bool zero) {
-  using namespace cute;
-  warpgroup_fence_operand(c);
-  warpgroup_arrive();
-  mma.accumulate_ = zero ? GMMA::ScaleOut::Zero : GMMA::ScaleOut::One;
-  CUTE_UNROLL
-  for (int k = 0; k < size<2>(a); ++k) {
-    gemm(mma, a(_, _, k), b(_, _, k), c);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-  warpgroup_commit_batch();
-  warpgroup_wait<0>();
-  warpgroup_fence_operand(c);
-}
+// One GEMM: issue every k-step, commit, wait (the kernel's own helper; RS
+// operands need no fence here: P's registers are written once, before the loop).
+using cute_mla::collective::detail::gemm_ss;
 
 template <int kCols>
 using MmaPvSs = decltype(cute::make_tiled_mma(cute::GMMA::ss_op_selector<
@@ -101,7 +90,7 @@ __device__ void values_loop(Smem& s, int half, int iters, float* sink, long long
   clear(tOrO);
   auto body = [&](auto& tOrP) {
     const long long t0 = clk();
-    for (int it = 0; it < iters; ++it) gemm_once(mma, tOrP, tOrV, tOrO, false);
+    for (int it = 0; it < iters; ++it) gemm_ss<false>(mma, tOrP, tOrV, tOrO);
     *cycles = clk() - t0;
   };
   if constexpr (kRs) {
@@ -135,7 +124,7 @@ __device__ void scores_loop(Smem& s, int iters, float* sink, long long* cycles) 
     // stages do: descriptors made per iteration, not 36 hoisted pairs.
     Tensor sB = make_tensor(make_smem_ptr((it & 1) ? s.q : s.kv), T::SmemLayoutK{});
     Tensor tSrK = thr.make_fragment_B(thr.partition_B(sB));
-    gemm_once(mma, tSrQ, tSrK, tSrS, true);
+    gemm_ss<true>(mma, tSrQ, tSrK, tSrS);
     acc += tSrS(0) + tSrS(size(tSrS) - 1);
   }
   *cycles = clk() - t0;
