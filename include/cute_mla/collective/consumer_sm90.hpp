@@ -33,6 +33,7 @@
 
 #include <cmath>
 
+#include "cute_mla/collective/producer_sm90.hpp"
 #include "cute_mla/kernel/decode_params_sm90.hpp"
 #include "cute_mla/kernel/named_barriers.hpp"
 #include "cute_mla/kernel/part_pieces.hpp"
@@ -456,6 +457,22 @@ struct ConsumerSm90 {
     const int first_group = half * kHalfBoxes / T::kBoxesPerGroup;
     const int last_group = ((half + 1) * kHalfBoxes - 1) / T::kBoxesPerGroup;
 
+    // CUTE_MLA_VALUES_ISSUE_LOADS: an elected lane of the first P.V warp
+    // issues the loads, the first kStages pages now and then one page after
+    // each page's release (the stage it frees), as the producer would.
+    struct NoLoader {
+      CUTE_DEVICE NoLoader(kernel::DecodeParamsSm90 const&, SchedMeta const&) {}
+    };
+    using Loader = cute::conditional_t<T::kValuesIssueLoads, typename ProducerSm90<Traits>::Cursor, NoLoader>;
+    [[maybe_unused]] Loader loads(params, sched);
+    [[maybe_unused]] bool loader = false;
+    if constexpr (T::kValuesIssueLoads) {
+      if (threadIdx.x / 32 == T::kLoaderWarp) loader = cute::elect_one_sync();
+      if (loader)
+        for (int i = 0; i < T::kStages && loads.load_next(params, sched, ss, m_tile, kv_head); ++i) {}
+      __syncwarp();
+    }
+
     int32_t kv_uses = 0;
     for (int32_t req = sched.end_req; req >= sched.begin_req; --req) {  // last to first: part_pieces.hpp
       const kernel::Piece pc = piece(params, sched, req);
@@ -488,19 +505,29 @@ struct ConsumerSm90 {
         Tensor sVt = make_tensor(make_smem_ptr(ss.kv[stage]), typename T::SmemLayoutVt{});
         Tensor sVh = local_tile(sVt, Shape<typename T::ColsPerWg, typename T::BlockN>{},
                                 make_coord(half, _0{}));                         // (256,64)
-        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,2,4): two 128-column blocks
+        Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,2,4): two 128-column blocks; (MMA,1,4) at n256
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
         arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
+        if constexpr (T::kValuesIssueLoads) {
+          if (loader) loads.load_next(params, sched, ss, m_tile, kv_head);
+          __syncwarp();
+        }
       }
       if (sp.merges) {
         values_merge_epilogue(params, ss, pc, sp, req, kv_head, half, rows, O, cO_rc);
       } else {
         values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc);
-        if (sp.flag != nullptr) arrive_publish();
+        if (sp.flag != nullptr) {
+          // Without a producer warpgroup the loader's warp publishes.
+          if (T::kValuesIssueLoads && threadIdx.x / 32 == T::kLoaderWarp)
+            publish_token(sp.flag, params.pair_token);
+          else
+            arrive_publish();
+        }
       }
     }
   }
@@ -609,8 +636,9 @@ struct ConsumerSm90 {
     return v;
   }
 
-  // kPairPublish: every consumer thread and the publisher warp.
-  static constexpr int kPublishThreads = Traits::kConsumerThreads + 32;
+  // kPairPublish: every consumer thread and the publisher warp (the producer
+  // warpgroup's, or without one the loader's, which is a consumer warp).
+  static constexpr int kPublishThreads = Traits::kConsumerThreads + (Traits::kValuesIssueLoads ? 0 : 32);
 
   // Consumer threads of a pair's first piece, after their partial stores.
   CUTE_DEVICE static void arrive_publish() {
@@ -628,12 +656,17 @@ struct ConsumerSm90 {
     const kernel::Piece pc = piece(params, sched, sched.end_req);
     const Split sp = split_of(params, pc, sched.end_req, m_tile, kv_head);
     if (sp.flag == nullptr || sp.merges) return;
+    publish_token(sp.flag, params.pair_token);
+  }
+
+  // The publishing warp: once every other thread of kPairPublish arrived.
+  CUTE_DEVICE static void publish_token(uint64_t* flag, uint64_t token) {
     __syncwarp();
     cutlass::arch::NamedBarrier::sync(kPublishThreads,
                                       static_cast<uint32_t>(kernel::NamedBarrier::kPairPublish));
     if (cute::elect_one_sync()) {
       asm volatile("fence.acq_rel.gpu;\n\tst.relaxed.gpu.global.b64 [%0], %1;"
-                   :: "l"(sp.flag), "l"(params.pair_token) : "memory");
+                   :: "l"(flag), "l"(token) : "memory");
     }
   }
 

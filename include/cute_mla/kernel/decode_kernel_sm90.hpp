@@ -53,6 +53,11 @@
 //     1672 -> 2468 cycles a page: P.V's wgmmas then run under S on the
 //     same tensor cores). Box release and these three are kept at commit
 //     efce424 (bench/notes/tuning-log.md, sessions 18-19).
+//   * Built, not yet measured (CUTE_MLA_VALUES_ISSUE_LOADS=1, off): no
+//     producer warpgroup (384 threads, a P.V warp issues the loads) so that
+//     P.V can be one m64n256 wgmma per k-step, reading P once; at s_q = 2
+//     S + P.V on the tensor pipe (~1670 + ~1400 cycles a page) is nearly the
+//     whole tile. bench/wgmma_rate.cu measures the two shapes first.
 #pragma once
 
 #include <cute/arch/cluster_sm90.hpp>
@@ -91,7 +96,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
 
   // The tensor maps live in the kernel parameters, which no earlier kernel
   // writes: fetched before the wait below.
-  if (threadIdx.x == Traits::kProducerWarp * 32) {
+  if (threadIdx.x == Traits::kLoaderWarp * 32) {
     cute::prefetch_tma_descriptor(&params.tma_q);
     cute::prefetch_tma_descriptor(&params.tma_q_rope);
     cute::prefetch_tma_descriptor(&params.tma_kv);
@@ -142,7 +147,7 @@ __global__ void __launch_bounds__(DecodeTraitsSm90<Element>::kThreads, 1)
   // written by the metadata kernel) is complete when it starts.
   allow_dependents();
 
-  if (warp >= Traits::kProducerWarp) {
+  if (!Traits::kValuesIssueLoads && warp >= Traits::kProducerWarp) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
     if (warp == Traits::kProducerWarp && cute::elect_one_sync()) {
       collective::ProducerSm90<Traits>::run(params, sched, ss, m_tile, kv_head);

@@ -22,6 +22,17 @@
 
 #include "cute_mla/mla_shape.hpp"
 
+// An experiment, off by default (CUTE_MLA_VALUES_ISSUE_LOADS=1 builds it): no
+// producer warpgroup; a P.V warp issues the TMA loads (a page's refill right
+// after its own P.V of the page two before), so the CTA has 384 threads,
+// ptxas may give an instruction 168 registers instead of 128, and each P.V
+// warpgroup issues one m64n256 wgmma per k-step instead of two m64n128
+// (which read P from shared memory twice). bench/wgmma_rate.cu measures what
+// the shape alone is worth.
+#ifndef CUTE_MLA_VALUES_ISSUE_LOADS
+#define CUTE_MLA_VALUES_ISSUE_LOADS 0
+#endif
+
 namespace cute_mla::kernel {
 
 template <class Element_>
@@ -52,18 +63,27 @@ struct DecodeTraitsSm90 {
   static constexpr int kConsumerWarpgroups = 1 + kPvWarpgroups;
   static constexpr int kConsumerThreads = kConsumerWarpgroups * kWarpgroupThreads;  // 384
   static constexpr int kConsumerWarps = kConsumerThreads / 32;                       // 12
+  static constexpr bool kValuesIssueLoads = CUTE_MLA_VALUES_ISSUE_LOADS != 0;
+  // The warp whose elected lane issues the TMA loads: the producer
+  // warpgroup's first (warp 12), or the first P.V warp (warp 4).
+  static constexpr int kLoaderWarp = kValuesIssueLoads ? kWarpgroupThreads / 32 : kConsumerWarps;
   static constexpr int kProducerWarp = kConsumerWarps;                               // warp 12
-  static constexpr int kThreads = kConsumerThreads + kWarpgroupThreads;             // 512
+  static constexpr int kThreads = kConsumerThreads + (kValuesIssueLoads ? 0 : kWarpgroupThreads);  // 512
   // setmaxnreg budgets: 128 x (112 + 2 x 184 + 32) = 65536 registers, the
   // pool a 512-thread CTA gets at launch (128 each). A P.V warpgroup holds its
   // 64 x 256 fp32 O accumulator (128 registers); the S warpgroup holds S
-  // (32) and its bf16 copy.
+  // (32) and its bf16 copy. Without the producer warpgroup: 384 x 168 at
+  // launch, 128 x (112 + 2 x 192) of it used.
   static constexpr int kScoreRegisters = 112;
-  static constexpr int kPvRegisters = 184;
+  static constexpr int kPvRegisters = kValuesIssueLoads ? 192 : 184;
   static constexpr int kProducerRegisters = 32;
+  static constexpr int kLaunchRegisters = 65536 / kThreads / 8 * 8;  // per thread, at launch
   static_assert(kWarpgroupThreads * (kScoreRegisters + kPvWarpgroups * kPvRegisters +
-                                     kProducerRegisters) <= 65536, "register pool");
+                                     (kValuesIssueLoads ? 0 : kProducerRegisters)) <=
+                    kThreads * kLaunchRegisters, "register pool");
   static constexpr int kColsPerWarpgroup = kHeadDimV / kPvWarpgroups;  // 256
+  // Columns of O per P.V wgmma (see TiledMmaO).
+  static constexpr int kColsPerPvMma = kValuesIssueLoads ? kColsPerWarpgroup : kColsPerWarpgroup / 2;
   static_assert(kHeadDim % kBoxCols == 0 && kHeadDimV % kBoxCols == 0, "whole boxes");
   static_assert(kBlockN == 64, "a KV tile is one 64-token page");
 
@@ -96,10 +116,12 @@ struct DecodeTraitsSm90 {
   // O_h += P . V_h: 64 x 256 x 64 per warpgroup, P and V in smem, as two
   // 64 x 128 wgmmas per k-step: ptxas checks every instruction against the
   // launch limit of 128 registers (512 threads), which an m64n256 fp32
-  // accumulator alone fills, although setmaxnreg gives the warpgroup 184.
+  // accumulator alone fills, although setmaxnreg gives the warpgroup 184
+  // ("C7602 Insufficient registers (128) ... register target of 154").
+  // With 384 threads (CUTE_MLA_VALUES_ISSUE_LOADS) one m64n256.
   using TiledMmaO = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, cute::Int<kColsPerWarpgroup / 2>, BlockN>,
+                                 cute::Shape<BlockM, cute::Int<kColsPerPvMma>, BlockN>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
