@@ -54,7 +54,8 @@ CUTE_DEVICE auto accumulator_rowcol(Layout l) {
                      make_layout(get<0>(v), get<2>(v), get<2>(l)));
 }
 
-// Both operands in shared memory; zero_init replaces instead of adding.
+// A in shared memory (or registers: RS, fenced by the caller), B in shared
+// memory; zero_init replaces instead of adding.
 template <bool kZeroInit, class Mma, class TA, class TB, class TC>
 CUTE_DEVICE void gemm_ss(Mma& mma, TA const& a, TB const& b, TC& c) {
   using namespace cute;
@@ -409,8 +410,8 @@ struct ConsumerSm90 {
           for (int i = 0; i < kRows; ++i) ss.row_scale[rows.row[i]] = scale[i];
         }
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresStored, seq);
-        // P.V reads P through the async proxy.
-        cutlass::arch::fence_view_async_shared();
+        // P.V reads P through the async proxy (unless by ldmatrix).
+        if constexpr (!T::kPInRegisters) cutlass::arch::fence_view_async_shared();
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresFenced, seq);
         arrive(kernel::NamedBarrier::kProbsReady);
         if (tid == 0) kernel::trace::stamp(kernel::trace::kScoresPosted, seq);
@@ -447,7 +448,10 @@ struct ConsumerSm90 {
     typename T::TiledMmaO mma_o;
     auto thr_o = mma_o.get_thread_slice(tid);
     Tensor sP = make_tensor(make_smem_ptr(ss.p), typename T::SmemLayoutP{});    // (64,64)
-    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4)
+    Tensor tOrP = thr_o.make_fragment_A(thr_o.partition_A(sP));  // (MMA,1,4): descriptors, or registers (RS)
+    // P into registers by ldmatrix (CUTE_MLA_P_IN_REGISTERS).
+    auto p_s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_o);
+    auto thr_p_s2r = p_s2r.get_thread_slice(tid);
     Tensor cO = thr_o.partition_C(
         make_identity_tensor(Shape<typename T::BlockM, typename T::ColsPerWg>{}));
     Tensor cO_rc = make_tensor(cO.data(), detail::accumulator_rowcol(cO.layout()));  // (2,64)
@@ -492,6 +496,12 @@ struct ConsumerSm90 {
         float scale[kRows];
         CUTE_UNROLL
         for (int i = 0; i < kRows; ++i) scale[i] = ss.row_scale[rows.row[i]];
+        if constexpr (T::kPInRegisters) {
+          // P and the scale are in registers: the S warpgroup may post the next page's.
+          copy(p_s2r, thr_p_s2r.partition_S(sP), thr_p_s2r.retile_D(tOrP));
+          arrive(kernel::NamedBarrier::kProbsConsumed);
+          warpgroup_fence_operand(tOrP);
+        }
 
         // Most pages leave the row maxima unchanged: skip the 128 multiplies then.
         if (__any_sync(0xffffffffu, scale[0] != 1.f || scale[1] != 1.f)) {
@@ -507,9 +517,10 @@ struct ConsumerSm90 {
                                 make_coord(half, _0{}));                         // (256,64)
         Tensor tOrV = thr_o.make_fragment_B(thr_o.partition_B(sVh));  // (MMA,2,4): two 128-column blocks; (MMA,1,4) at n256
         detail::gemm_ss<false>(mma_o, tOrP, tOrV, tOrO);
+        if constexpr (T::kPInRegisters) warpgroup_fence_operand(tOrP);
         if (tid == 0)
           kernel::trace::stamp(half == 0 ? kernel::trace::kValuesDone : kernel::trace::kValuesDoneHi, seq);
-        arrive(kernel::NamedBarrier::kProbsConsumed);
+        if constexpr (!T::kPInRegisters) arrive(kernel::NamedBarrier::kProbsConsumed);
         release_stage(&ss.kv_empty[stage], params.cluster_tiles);
         if (half == 0 && tid == 0) kernel::trace::stamp(kernel::trace::kValuesReleased, seq);
         if constexpr (T::kValuesIssueLoads) {

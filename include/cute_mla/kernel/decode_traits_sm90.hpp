@@ -32,6 +32,14 @@
 #ifndef CUTE_MLA_VALUES_ISSUE_LOADS
 #define CUTE_MLA_VALUES_ISSUE_LOADS 0
 #endif
+// A second experiment, off by default (CUTE_MLA_P_IN_REGISTERS=1): each P.V
+// warpgroup reads P into registers by ldmatrix (once, not once per wgmma),
+// arrives on kProbsConsumed at once and issues P.V as RS wgmmas; the S
+// warpgroup posts P without a proxy fence. With CUTE_MLA_VALUES_ISSUE_LOADS
+// the RS wgmma is m64n256 (bench/wgmma_rate.cu's "RS 1 x m64n256").
+#ifndef CUTE_MLA_P_IN_REGISTERS
+#define CUTE_MLA_P_IN_REGISTERS 0
+#endif
 
 namespace cute_mla::kernel {
 
@@ -84,6 +92,7 @@ struct DecodeTraitsSm90 {
   static constexpr int kColsPerWarpgroup = kHeadDimV / kPvWarpgroups;  // 256
   // Columns of O per P.V wgmma (see TiledMmaO).
   static constexpr int kColsPerPvMma = kValuesIssueLoads ? kColsPerWarpgroup : kColsPerWarpgroup / 2;
+  static constexpr bool kPInRegisters = CUTE_MLA_P_IN_REGISTERS != 0;
   static_assert(kHeadDim % kBoxCols == 0 && kHeadDimV % kBoxCols == 0, "whole boxes");
   static_assert(kBlockN == 64, "a KV tile is one 64-token page");
 
@@ -119,10 +128,17 @@ struct DecodeTraitsSm90 {
   // accumulator alone fills, although setmaxnreg gives the warpgroup 184
   // ("C7602 Insufficient registers (128) ... register target of 154").
   // With 384 threads (CUTE_MLA_VALUES_ISSUE_LOADS) one m64n256.
-  using TiledMmaO = decltype(cute::make_tiled_mma(
-      cute::GMMA::ss_op_selector<Element, Element, float,
-                                 cute::Shape<BlockM, cute::Int<kColsPerPvMma>, BlockN>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
+  // (P from registers with CUTE_MLA_P_IN_REGISTERS: RS.)
+  static constexpr auto pv_op() {
+    using PvShape = cute::Shape<BlockM, cute::Int<kColsPerPvMma>, BlockN>;
+    if constexpr (kPInRegisters)
+      return cute::GMMA::rs_op_selector<Element, Element, float, PvShape, cute::GMMA::Major::K,
+                                        cute::GMMA::Major::MN>();
+    else
+      return cute::GMMA::ss_op_selector<Element, Element, float, PvShape, cute::GMMA::Major::K,
+                                        cute::GMMA::Major::MN>();
+  }
+  using TiledMmaO = decltype(cute::make_tiled_mma(pv_op()));
 
   static constexpr int kTileBytes = kBlockM * kHeadDim * int(sizeof(Element));  // Q or KV
   static constexpr int kBoxBytes = kBlockN * kBoxCols * int(sizeof(Element));    // 8 KB
