@@ -5,7 +5,8 @@
 // output columns each, as two m64n128k16 wgmmas per k-step (the kernel: its
 // 512 threads cap ptxas at 128 registers, too few for one m64n256 fp32
 // accumulator) or one m64n256k16, with P from shared memory (SS) or from
-// registers (RS). The data sit in shared memory with the kernel's layouts;
+// registers (RS); and S alone with all of Q in registers (RS: how far the
+// kernel's S is from its tensor-pipe time because it reads Q from smem). The data sit in shared memory with the kernel's layouts;
 // no loads, no softmax, no barriers between the warpgroups: each active
 // warpgroup repeats its GEMM (issue, commit, wait) `--iters` times, so the
 // figures are the tensor pipe's and shared memory's own rates, the floor
@@ -108,14 +109,32 @@ __device__ void values_loop(Smem& s, int half, int iters, float* sink, long long
   if (acc == 12345.f) *sink = acc;  // keeps the GEMMs
 }
 
+// S shapes: the kernel's (Q and K from shared memory), or all of Q in the
+// warpgroup's registers (144 a thread; RS), which only S alone can afford:
+// how far S is from its tensor-pipe time because it reads Q from shared memory.
+enum SShape : int { kSNone = 0, kSSs = 1, kSRs = 2 };
+const char* kSName[] = {"-", "SS (kernel)", "RS (Q in registers)"};
+
+using MmaSRs = decltype(cute::make_tiled_mma(cute::GMMA::rs_op_selector<
+    Element, Element, float, cute::Shape<cute::_64, cute::_64, cute::Int<T::kHeadDim>>,
+    cute::GMMA::Major::K, cute::GMMA::Major::K>()));
+
 // The S warpgroup's loop: S (64 x 64) = Q (64 x 576) K^T, as the kernel's.
+template <int kShape>
 __device__ void scores_loop(Smem& s, int iters, float* sink, long long* cycles) {
   using namespace cute;
   const int tid = threadIdx.x % 128;
-  T::TiledMmaS mma;
+  using Mma = std::conditional_t<kShape == kSRs, MmaSRs, T::TiledMmaS>;
+  Mma mma;
   auto thr = mma.get_thread_slice(tid);
   Tensor sQ = make_tensor(make_smem_ptr(s.q), T::SmemLayoutQ{});
-  Tensor tSrQ = thr.make_fragment_A(thr.partition_A(sQ));
+  Tensor tSrQ = thr.make_fragment_A(thr.partition_A(sQ));  // descriptors, or registers (RS)
+  if constexpr (kShape == kSRs) {
+    auto s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma);
+    auto thr_s2r = s2r.get_thread_slice(tid);
+    copy(s2r, thr_s2r.partition_S(sQ), thr_s2r.retile_D(tSrQ));
+    warpgroup_fence_operand(tSrQ);
+  }
   Tensor tSrS = partition_fragment_C(mma, Shape<_64, _64>{});
   float acc = 0.f;
   const long long t0 = clk();
@@ -137,7 +156,7 @@ struct Result {
   long long sm_cycles;    // the same span in SM cycles
 };
 
-template <bool kScores, int kPv>
+template <int kScores, int kPv>
 __global__ void __launch_bounds__(384, 1) rate_kernel(const Element* fill, int iters, float* sink,
                                                       Result* out) {
   extern __shared__ char raw[];
@@ -152,10 +171,19 @@ __global__ void __launch_bounds__(384, 1) rate_kernel(const Element* fill, int i
   long long cyc = 0;
   const long long c0 = clk();
   const unsigned long long n0 = nanos();
-  // The kernel's split of the register file: 128 x (104 + 2 x 200) = 384 x 168.
-  if (wg == 0) {
+  // The kernel's split of the register file: 128 x (104 + 2 x 200) = 384 x 168
+  // (S with Q in registers, alone: 128 x (232 + 2 x 40)).
+  if constexpr (kScores == kSRs) {
+    static_assert(kPv == kPvNone, "S with Q in registers runs alone");
+    if (wg == 0) {
+      cutlass::arch::warpgroup_reg_alloc<232>();
+      scores_loop<kSRs>(s, iters, sink, &cyc);
+    } else {
+      cutlass::arch::warpgroup_reg_dealloc<40>();
+    }
+  } else if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<104>();
-    if constexpr (kScores) scores_loop(s, iters, sink, &cyc);
+    if constexpr (kScores == kSSs) scores_loop<kSSs>(s, iters, sink, &cyc);
   } else {
     cutlass::arch::warpgroup_reg_alloc<200>();
     if constexpr (kPv != kPvNone) values_loop<kPv>(s, wg - 1, iters, sink, &cyc);
@@ -183,7 +211,7 @@ int arg(int argc, char** argv, const char* name, int fallback) {
     }                                                                               \
   } while (0)
 
-template <bool kScores, int kPv>
+template <int kScores, int kPv>
 void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out) {
   auto kernel = rate_kernel<kScores, kPv>;
   const int smem = int(sizeof(Smem)) + 1024;
@@ -203,7 +231,7 @@ void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out) {
   double span = 0;
   for (auto const& x : r) span += double(x.sm_cycles) / iters / ctas;
   const double pv = (wg[1] + wg[2]) / 2;
-  std::printf("%-3s  %-24s  %9.0f  %10.0f  %10.0f  %6.0f\n", kScores ? "yes" : "no", kPvName[kPv],
+  std::printf("%-20s  %-24s  %9.0f  %10.0f  %10.0f  %6.0f\n", kSName[kScores], kPvName[kPv],
               kScores ? wg[0] : 0.0, kPv ? pv : 0.0, span, mhz);
 }
 
@@ -239,15 +267,17 @@ int main(int argc, char** argv) {
               prop.name, ctas, iters);
   // span: the CTA's cycles per iteration, all its warpgroups together (the tile's cost when
   // S and P.V run at once: the sum of the two if they only take turns on the pipe).
-  std::printf("S    P.V                       S cycles  P.V cycles  span cycles   MHz\n");
-  run<true, kPvNone>(ctas, iters, fill, sink, out);
-  run<false, kPvSs128>(ctas, iters, fill, sink, out);
-  run<false, kPvSs256>(ctas, iters, fill, sink, out);
-  run<false, kPvRs128>(ctas, iters, fill, sink, out);
-  run<false, kPvRs256>(ctas, iters, fill, sink, out);
-  run<true, kPvSs128>(ctas, iters, fill, sink, out);
-  run<true, kPvSs256>(ctas, iters, fill, sink, out);
-  run<true, kPvRs128>(ctas, iters, fill, sink, out);
-  run<true, kPvRs256>(ctas, iters, fill, sink, out);
+  std::printf("%-20s  %-24s  %9s  %10s  %10s  %6s\n", "S", "P.V", "S cycles", "P.V cycles",
+              "span cycles", "MHz");
+  run<kSSs, kPvNone>(ctas, iters, fill, sink, out);
+  run<kSRs, kPvNone>(ctas, iters, fill, sink, out);
+  run<kSNone, kPvSs128>(ctas, iters, fill, sink, out);
+  run<kSNone, kPvSs256>(ctas, iters, fill, sink, out);
+  run<kSNone, kPvRs128>(ctas, iters, fill, sink, out);
+  run<kSNone, kPvRs256>(ctas, iters, fill, sink, out);
+  run<kSSs, kPvSs128>(ctas, iters, fill, sink, out);
+  run<kSSs, kPvSs256>(ctas, iters, fill, sink, out);
+  run<kSSs, kPvRs128>(ctas, iters, fill, sink, out);
+  run<kSSs, kPvRs256>(ctas, iters, fill, sink, out);
   return 0;
 }
