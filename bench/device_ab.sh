@@ -35,9 +35,12 @@ note() { lines+=("$*"); echo "$*"; }
 note "gpu: $(nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu --format=csv,noheader 2>&1 | head -1)"
 
 # 1. tensor-pipe rates
-if [ -n "${RATE_BIN:-}" ] && [ -x "$RATE_BIN" ]; then
+if [ -n "${RATE_BIN:-}" ] && [ -f "$RATE_BIN" ]; then
+    chmod +x "$RATE_BIN" 2>/dev/null
     timeout -k 5 60 "$RATE_BIN" > "$OUT/wgmma_rate.txt" 2>&1
     note "wgmma_rate: rc $? at $(at)"
+elif [ -n "${RATE_BIN:-}" ]; then
+    note "wgmma_rate: $RATE_BIN not found"
 fi
 
 # 2. the A/B (each build's tests first)
