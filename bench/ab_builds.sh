@@ -14,7 +14,8 @@
 # first (a line per build in the log and above the closing table); a build whose tests fail is
 # still timed (each point is checked against the float32 reference before it is timed anyway).
 # AB_ROUND_TIMEOUT (default 300) bounds each build's round, AB_TESTS_TIMEOUT (300) its tests: a
-# build that hangs (a barrier error) then costs that long, not the whole device call.
+# build that hangs (a barrier error) then costs that long, not the whole device call; a build
+# whose tests run out of time is left out of the rounds.
 # The copy and matmul ceilings are measured once before the rounds (bench.ceilings, ~15 s; skip
 # with AB_CEILINGS=0) and printed above the closing table: machines of one kind differ by more
 # than the builds (the same module ran a memory-bound point 16 % apart on two H100s), so a figure
@@ -34,6 +35,7 @@ mkdir -p "$OUT"
 log=$OUT/ab.txt
 : > "$log"
 root=/tmp/ab_builds
+hung=()
 for i in "${!names[@]}"; do
     dir=$root/${names[$i]}/cute_mla
     rm -rf "$dir" && mkdir -p "$dir"
@@ -45,7 +47,14 @@ if [ -n "${AB_TESTS:-}" ]; then
         echo "== tests: $name" >&2
         # shellcheck disable=SC2086  # AB_TESTS is a list of paths
         summary=$(PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout -k 5 "${AB_TESTS_TIMEOUT:-300}" \
-                  python3 -m pytest -q -p no:cacheprovider $AB_TESTS 2>&1 | tail -1)
+                  python3 -m pytest -q -p no:cacheprovider $AB_TESTS 2>&1 | tail -1; exit "${PIPESTATUS[0]}")
+        rc=$?
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+            # A build whose tests ran out of time most likely hangs (a barrier error): its
+            # rounds would cost AB_ROUND_TIMEOUT each, so it is not timed.
+            summary="TIMED OUT after ${AB_TESTS_TIMEOUT:-300} s (not timed in the rounds): $summary"
+            hung+=("$name")
+        fi
         echo "$name tests: $summary" | tee -a "$log"
     done
 fi
@@ -58,6 +67,7 @@ print(f"ceilings: {c.device}: copy {c.copy_gbps:.0f} GB/s, bf16 matmul {c.matmul
 fi
 for r in $(seq 1 "$rounds"); do
     for name in "${names[@]}"; do
+        if [[ " ${hung[*]} " == *" $name "* ]]; then continue; fi
         echo "== round $r: $name" >&2
         # (split_sweep repeats its lines in a closing summary: stop at it)
         PYTHONPATH=$root/$name:$PWD${PYTHONPATH:+:$PYTHONPATH} timeout -k 5 "${AB_ROUND_TIMEOUT:-300}" \
