@@ -463,7 +463,14 @@ struct ConsumerSm90 {
 
     // CUTE_MLA_VALUES_ISSUE_LOADS: an elected lane of the first P.V warp
     // issues the loads, the first kStages pages now and then one page after
-    // each page's release (the stage it frees), as the producer would.
+    // each page's release (the stage it frees), as the producer would. Its
+    // waits cannot close a cycle: kv_empty needs only releases of a page this
+    // warp has released already (and that page's loads were issued a release
+    // earlier), and q_empty only the S warpgroup's last S of a request, which
+    // waits for this warp's kProbsConsumed arrivals (made before each load)
+    // and never for its epilogue: the one S-side wait on a P.V epilogue
+    // (kPairExchange) is in a merging piece, which is its part's last, so no
+    // later request's Q is loaded behind it.
     struct NoLoader {
       CUTE_DEVICE NoLoader(kernel::DecodeParamsSm90 const&, SchedMeta const&) {}
     };
