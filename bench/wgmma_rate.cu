@@ -10,11 +10,15 @@
 // no loads, no softmax, no barriers between the warpgroups: each active
 // warpgroup repeats its GEMM (issue, commit, wait) `--iters` times, so the
 // figures are the tensor pipe's and shared memory's own rates, the floor
-// under the kernel's S + P.V per page-tile.
+// under the kernel's S + P.V per page-tile. Then the same GEMMs pipelined as
+// the kernel hands P over (named barriers "P ready" / "P consumed", a wait
+// standing in for the softmax, P.V(t) under S(t+1)): the tile's floor for the
+// kernel's schedule with each P.V shape, without loads (RS keeps one P in
+// registers: the kernel's ldmatrix per tile is not counted).
 //
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -cudart static \
 //     -Iinclude -I$CUTLASS/include --expt-relaxed-constexpr bench/wgmma_rate.cu -o wgmma_rate
-//   ./wgmma_rate [--ctas 132] [--iters 2000]
+//   ./wgmma_rate [--ctas 132] [--iters 2000] [--softmax 700]
 // Prints, per configuration, cycles per iteration of the S warpgroup, of the
 // P.V warpgroups and of the whole CTA (mean over CTAs) and the SM clock.
 #include <cuda_runtime.h>
@@ -74,8 +78,22 @@ using MmaPvRs = decltype(cute::make_tiled_mma(cute::GMMA::rs_op_selector<
     cute::GMMA::Major::K, cute::GMMA::Major::MN>()));
 
 // One P.V warpgroup's loop: O_h (64 x 256) += P (64 x 64) V_h (64 x 256).
+// The pipelined mode (softmax >= 0) hands each iteration over as the kernel
+// does: the S warpgroup posts "P ready" after its S (and `softmax` cycles of
+// waiting, standing in for its softmax), the P.V warpgroups wait for it,
+// run P.V and post "P consumed", which the S warpgroup waits for before its
+// next post. No loads: the tile's floor from the two GEMMs and the hand-off.
+enum PipeBarrier : int { kPReady = 1, kPConsumed = 2 };
+__device__ __forceinline__ void bar_sync(int id) {
+  asm volatile("bar.sync %0, 384;" :: "r"(id) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id) {
+  asm volatile("bar.arrive %0, 384;" :: "r"(id) : "memory");
+}
+
 template <int kShape>
-__device__ void values_loop(Smem& s, int half, int iters, float* sink, long long* cycles) {
+__device__ void values_loop(Smem& s, int half, int iters, int softmax, float* sink,
+                            long long* cycles) {
   using namespace cute;
   constexpr bool kRs = kShape == kPvRs128 || kShape == kPvRs256;
   constexpr int kCols = (kShape == kPvSs256 || kShape == kPvRs256) ? 256 : 128;
@@ -91,7 +109,11 @@ __device__ void values_loop(Smem& s, int half, int iters, float* sink, long long
   clear(tOrO);
   auto body = [&](auto& tOrP) {
     const long long t0 = clk();
-    for (int it = 0; it < iters; ++it) gemm_ss<false>(mma, tOrP, tOrV, tOrO);
+    for (int it = 0; it < iters; ++it) {
+      if (softmax >= 0) bar_sync(kPReady);
+      gemm_ss<false>(mma, tOrP, tOrV, tOrO);
+      if (softmax >= 0) bar_arrive(kPConsumed);
+    }
     *cycles = clk() - t0;
   };
   if constexpr (kRs) {
@@ -121,7 +143,7 @@ using MmaSRs = decltype(cute::make_tiled_mma(cute::GMMA::rs_op_selector<
 
 // The S warpgroup's loop: S (64 x 64) = Q (64 x 576) K^T, as the kernel's.
 template <int kShape>
-__device__ void scores_loop(Smem& s, int iters, float* sink, long long* cycles) {
+__device__ void scores_loop(Smem& s, int iters, int softmax, float* sink, long long* cycles) {
   using namespace cute;
   const int tid = threadIdx.x % 128;
   using Mma = std::conditional_t<kShape == kSRs, MmaSRs, T::TiledMmaS>;
@@ -145,7 +167,14 @@ __device__ void scores_loop(Smem& s, int iters, float* sink, long long* cycles) 
     Tensor tSrK = thr.make_fragment_B(thr.partition_B(sB));
     gemm_ss<true>(mma, tSrQ, tSrK, tSrS);
     acc += tSrS(0) + tSrS(size(tSrS) - 1);
+    if (softmax >= 0) {
+      const long long done = clk();
+      while (clk() - done < softmax) {}
+      if (it > 0) bar_sync(kPConsumed);
+      bar_arrive(kPReady);
+    }
   }
+  if (softmax >= 0) bar_sync(kPConsumed);  // the last iteration's
   *cycles = clk() - t0;
   if (acc == 12345.f) *sink = acc;
 }
@@ -157,8 +186,8 @@ struct Result {
 };
 
 template <int kScores, int kPv>
-__global__ void __launch_bounds__(384, 1) rate_kernel(const Element* fill, int iters, float* sink,
-                                                      Result* out) {
+__global__ void __launch_bounds__(384, 1) rate_kernel(const Element* fill, int iters, int softmax,
+                                                      float* sink, Result* out) {
   extern __shared__ char raw[];
   Smem& s = *reinterpret_cast<Smem*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t(1023));
   // Random operands (the tensor cores' power, and so the clock, depends on the data).
@@ -177,16 +206,16 @@ __global__ void __launch_bounds__(384, 1) rate_kernel(const Element* fill, int i
     static_assert(kPv == kPvNone, "S with Q in registers runs alone");
     if (wg == 0) {
       cutlass::arch::warpgroup_reg_alloc<232>();
-      scores_loop<kSRs>(s, iters, sink, &cyc);
+      scores_loop<kSRs>(s, iters, -1, sink, &cyc);
     } else {
       cutlass::arch::warpgroup_reg_dealloc<40>();
     }
   } else if (wg == 0) {
     cutlass::arch::warpgroup_reg_dealloc<104>();
-    if constexpr (kScores == kSSs) scores_loop<kSSs>(s, iters, sink, &cyc);
+    if constexpr (kScores == kSSs) scores_loop<kSSs>(s, iters, kPv != kPvNone ? softmax : -1, sink, &cyc);
   } else {
     cutlass::arch::warpgroup_reg_alloc<200>();
-    if constexpr (kPv != kPvNone) values_loop<kPv>(s, wg - 1, iters, sink, &cyc);
+    if constexpr (kPv != kPvNone) values_loop<kPv>(s, wg - 1, iters, kScores == kSSs ? softmax : -1, sink, &cyc);
   }
   __syncthreads();
   if (threadIdx.x % 128 == 0) out[blockIdx.x].cycles[wg] = cyc;
@@ -212,13 +241,13 @@ int arg(int argc, char** argv, const char* name, int fallback) {
   } while (0)
 
 template <int kScores, int kPv>
-void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out) {
+void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out, int softmax = -1) {
   auto kernel = rate_kernel<kScores, kPv>;
   const int smem = int(sizeof(Smem)) + 1024;
   CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<ctas, 384, smem>>>(fill, iters / 10, sink, d_out);  // warm the clock up
+  kernel<<<ctas, 384, smem>>>(fill, iters / 10, softmax, sink, d_out);  // warm the clock up
   CHECK(cudaDeviceSynchronize());
-  kernel<<<ctas, 384, smem>>>(fill, iters, sink, d_out);
+  kernel<<<ctas, 384, smem>>>(fill, iters, softmax, sink, d_out);
   CHECK(cudaGetLastError());
   CHECK(cudaDeviceSynchronize());
   std::vector<Result> r(ctas);
@@ -231,8 +260,10 @@ void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out) {
   double span = 0;
   for (auto const& x : r) span += double(x.sm_cycles) / iters / ctas;
   const double pv = (wg[1] + wg[2]) / 2;
-  std::printf("%-20s  %-24s  %9.0f  %10.0f  %10.0f  %6.0f\n", kSName[kScores], kPvName[kPv],
-              kScores ? wg[0] : 0.0, kPv ? pv : 0.0, span, mhz);
+  char mode[32] = "";
+  if (softmax >= 0) std::snprintf(mode, sizeof(mode), "  (pipelined, softmax %d)", softmax);
+  std::printf("%-20s  %-24s  %9.0f  %10.0f  %10.0f  %6.0f%s\n", kSName[kScores], kPvName[kPv],
+              kScores ? wg[0] : 0.0, kPv ? pv : 0.0, span, mhz, mode);
 }
 
 }  // namespace
@@ -240,13 +271,16 @@ void run(int ctas, int iters, const Element* fill, float* sink, Result* d_out) {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::printf("usage: %s [--ctas N (132)] [--iters N (2000)]\n"
+      std::printf("usage: %s [--ctas N (132)] [--iters N (2000)] [--softmax CYCLES (700)]\n"
                   "cycles per page-tile of the decode kernel's S GEMM (one warpgroup) and P.V GEMM\n"
-                  "(two warpgroups), alone and running together, by wgmma shape\n", argv[0]);
+                  "(two warpgroups), alone and running together, by wgmma shape; then pipelined as\n"
+                  "the kernel hands P over (S, a wait of 0 and of --softmax cycles for the\n"
+                  "softmax, post P; P.V after the post), where the S cycles are the tile's\n", argv[0]);
       return 0;
     }
   const int ctas = arg(argc, argv, "--ctas", 132);
   const int iters = arg(argc, argv, "--iters", 2000);
+  const int softmax = arg(argc, argv, "--softmax", 700);  // session 18's trace: 666 a tile
   constexpr int kElems = int(sizeof(Smem) / sizeof(Element));
   std::vector<Element> host(kElems);
   uint32_t h = 12345;
@@ -279,5 +313,11 @@ int main(int argc, char** argv) {
   run<kSSs, kPvSs256>(ctas, iters, fill, sink, out);
   run<kSSs, kPvRs128>(ctas, iters, fill, sink, out);
   run<kSSs, kPvRs256>(ctas, iters, fill, sink, out);
+  for (int wait : {0, softmax}) {
+    run<kSSs, kPvSs128>(ctas, iters, fill, sink, out, wait);
+    run<kSSs, kPvSs256>(ctas, iters, fill, sink, out, wait);
+    run<kSSs, kPvRs128>(ctas, iters, fill, sink, out, wait);
+    run<kSSs, kPvRs256>(ctas, iters, fill, sink, out, wait);
+  }
   return 0;
 }
