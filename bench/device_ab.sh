@@ -13,8 +13,9 @@
 #   3. the baseline's module in python/cute_mla/, then `bench.bench_decode --quick` with ceilings
 #      (bench/device_check.sh, SKIP_TESTS=1);
 #   4. FULL_SUITE=1 (default): the whole test suite with --full-grid on the baseline;
-#   5. SANITIZE_BUILD=NAME: compute-sanitizer memcheck and synccheck of that build on
-#      bench.sanitize_decode's three shapes (SANITIZE_TOOLS to change the tools).
+#   5. SANITIZE_BUILD=NAME: bench/device_check.sh's compute-sanitizer step (memcheck and
+#      synccheck on bench.sanitize_decode's three shapes; SANITIZE_TOOLS to change the tools) on
+#      that build, into $OUT/sanitize/.
 # DEADLINE (seconds from the start, default 570) bounds the whole; a part that would start with
 # less than its minimum left is skipped and says so. Files go to $OUT (set by the device tool).
 set -u -o pipefail
@@ -80,19 +81,19 @@ fi
 # 5. sanitizers of one build
 if [ -n "${SANITIZE_BUILD:-}" ] && [ ! -d "/tmp/ab_builds/$SANITIZE_BUILD" ]; then
     note "sanitizers: skipped (no /tmp/ab_builds/$SANITIZE_BUILD: the A/B did not set it up)"
+elif [ -n "${SANITIZE_BUILD:-}" ] && [ "$(left)" -lt 40 ]; then
+    note "sanitizers: skipped ($(left) s left)"
 elif [ -n "${SANITIZE_BUILD:-}" ]; then
-    for tool in ${SANITIZE_TOOLS:-memcheck synccheck}; do
-        for shape in "--b 1 --s-q 1 --h-q 128 --seqlen 4000" "--b 2 --s-q 2 --h-q 128 --seqlen 200" \
-                     "--b 2 --s-q 2 --h-q 16 --seqlen 200"; do
-            if [ "$(left)" -lt 25 ]; then note "$tool $shape: skipped"; continue; fi
-            # shellcheck disable=SC2086  # shape is a list of words
-            PYTHONPATH=/tmp/ab_builds/$SANITIZE_BUILD:$PWD timeout -k 5 $(( $(left) < 60 ? $(left) - 5 : 60 )) \
-                compute-sanitizer --tool "$tool" python3 -m bench.sanitize_decode $shape > /tmp/san.log 2>&1
-            rc=$?
-            { echo "== $tool $shape (rc $rc)"; cat /tmp/san.log; } >> "$OUT/sanitizers.log"
-            note "$tool ($SANITIZE_BUILD) ${shape//--/}: $(grep -hoE "(ERROR|RACECHECK) SUMMARY: [0-9]+ [a-z]+" /tmp/san.log | head -1) (rc $rc)"
-        done
-    done
+    # device_check's sanitizer step on that build (importable first on PYTHONPATH: no build),
+    # each of its runs (tools x three shapes) with an equal share of the time left.
+    tools=${SANITIZE_TOOLS:-memcheck synccheck}
+    runs=$(( $(echo $tools | wc -w) * 3 ))
+    share=$(( ($(left) - 10) / runs ))
+    OUT=$OUT/sanitize PYTHONPATH=/tmp/ab_builds/$SANITIZE_BUILD:$PWD SKIP_TESTS=1 SKIP_BENCH=1 \
+        SANITIZE=1 SANITIZE_TOOLS="$tools" SANITIZE_TIMEOUT=$(( share < 60 ? share : 60 )) \
+        bash bench/device_check.sh > /dev/null 2>&1
+    note "sanitizers ($SANITIZE_BUILD):$(sed -n '/^sanitizers:/,/^bench:/p' "$OUT/sanitize/summary.txt" \
+        | grep -v '^bench:' | sed 's/^sanitizers://')"
 fi
 
 echo

@@ -476,9 +476,10 @@ struct ConsumerSm90 {
     };
     using Loader = cute::conditional_t<T::kValuesIssueLoads, typename ProducerSm90<Traits>::Cursor, NoLoader>;
     [[maybe_unused]] Loader loads(params, sched);
+    const bool loader_warp = T::kValuesIssueLoads && threadIdx.x / 32 == T::kLoaderWarp;
     [[maybe_unused]] bool loader = false;
     if constexpr (T::kValuesIssueLoads) {
-      if (threadIdx.x / 32 == T::kLoaderWarp) loader = cute::elect_one_sync();
+      if (loader_warp) loader = cute::elect_one_sync();
       if (loader)
         for (int i = 0; i < T::kStages && loads.load_next(params, sched, ss, m_tile, kv_head); ++i) {}
       __syncwarp();
@@ -541,7 +542,7 @@ struct ConsumerSm90 {
         values_epilogue(params, ss, pc, req, sp.slot, kv_head, half, rows, O, cO_rc);
         if (sp.flag != nullptr) {
           // Without a producer warpgroup the loader's warp publishes.
-          if (T::kValuesIssueLoads && threadIdx.x / 32 == T::kLoaderWarp)
+          if (loader_warp)
             publish_token(sp.flag, params.pair_token);
           else
             arrive_publish();

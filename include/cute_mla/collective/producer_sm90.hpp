@@ -123,7 +123,10 @@ struct ProducerSm90 {
 
   // The part's walk: Q once per request with KV (after the previous Q's
   // readers released it), then load_page(kv_loads, pool page) for every page
-  // in order, kv_loads counting the pages loaded so far.
+  // in order, kv_loads counting the pages loaded so far. (Cursor is this walk
+  // one page at a time. run() is not built on it: that rewrites the default
+  // kernel's producer code, which must first run on a GPU; once the
+  // VALUES_ISSUE_LOADS experiment is decided, one of the two goes.)
   template <class Storage, class LoadPage>
   CUTE_DEVICE static void walk(kernel::DecodeParamsSm90 const& params, SchedMeta const& sched,
                                Storage& ss, int32_t m_tile, int32_t kv_head, LoadPage&& load_page) {

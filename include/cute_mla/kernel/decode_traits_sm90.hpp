@@ -4,7 +4,7 @@
 // One CTA serves a 64-row query tile of one KV head and walks the (request,
 // page) range its scheduler part names. Threads: the S warpgroup, two P V
 // warpgroups and one producer warpgroup (512), of which one warp issues the
-// copies. Warpgroup 0 computes S = Q K^T for all 64 keys of a page (N = 64)
+// copies (384 and no producer warpgroup with the experiment below). Warpgroup 0 computes S = Q K^T for all 64 keys of a page (N = 64)
 // and the softmax; warpgroups 1 and 2 do O += P V, warpgroup 1 + h for
 // O[:, 256h : 256h + 256).
 //
