@@ -107,24 +107,18 @@ __device__ void values_loop(Smem& s, int half, int iters, int softmax, float* si
   Tensor tOrV = thr.make_fragment_B(thr.partition_B(sVh));
   Tensor tOrO = partition_fragment_C(mma, Shape<_64, _256>{});
   clear(tOrO);
-  auto body = [&](auto& tOrP) {
-    const long long t0 = clk();
-    for (int it = 0; it < iters; ++it) {
-      if (softmax >= 0) bar_sync(kPReady);
-      gemm_ss<false>(mma, tOrP, tOrV, tOrO);
-      if (softmax >= 0) bar_arrive(kPConsumed);
-    }
-    *cycles = clk() - t0;
-  };
+  Tensor tOrP = thr.make_fragment_A(thr.partition_A(sP));  // descriptors, or registers (RS)
   if constexpr (kRs) {
-    Tensor tOrP = thr.make_fragment_A(thr.partition_A(sP));  // registers (RS)
     CUTE_UNROLL
     for (int i = 0; i < size(tOrP); ++i) tOrP(i) = Element(float((i * 7 + tid) % 13) / 13.f - 0.5f);
-    body(tOrP);
-  } else {
-    Tensor tOrP = thr.make_fragment_A(thr.partition_A(sP));
-    body(tOrP);
   }
+  const long long t0 = clk();
+  for (int it = 0; it < iters; ++it) {
+    if (softmax >= 0) bar_sync(kPReady);
+    gemm_ss<false>(mma, tOrP, tOrV, tOrO);
+    if (softmax >= 0) bar_arrive(kPConsumed);
+  }
+  *cycles = clk() - t0;
   float acc = 0.f;
   CUTE_UNROLL
   for (int i = 0; i < size(tOrO); ++i) acc += tOrO(i);
